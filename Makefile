@@ -1,0 +1,28 @@
+# source-harvest: `make demo` runs a real sync against the bundled sandbox, `make test` runs every test.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: venv test unit integration lint demo image bench clean
+
+$(STAMP): setup.py
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[tests]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/ruff check source_harvest unit_tests integration_tests
+	$(BIN)/python -m pytest -q unit_tests integration_tests
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q unit_tests
+
+lint: $(STAMP)
+	$(BIN)/ruff check source_harvest unit_tests integration_tests
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,28 @@
+"""Packaging for source-harvest, an Airbyte source for the Harvest REST API v2."""
+
+from setuptools import find_packages, setup
+
+MAIN_REQUIREMENTS = [
+    "airbyte-cdk>=7.39,<8",
+    "requests>=2.31",
+    "pendulum>=3.0",
+]
+
+TEST_REQUIREMENTS = [
+    "pytest>=8",
+    "requests-mock>=1.12",
+    "docker>=7",
+    "ruff>=0.6",
+]
+
+setup(
+    name="source-harvest",
+    version="0.1.0",
+    description="Airbyte source connector for Harvest (time tracking and invoicing), REST API v2.",
+    python_requires=">=3.10,<3.14",
+    packages=find_packages(include=["source_harvest", "source_harvest.*"]),
+    install_requires=MAIN_REQUIREMENTS,
+    extras_require={"tests": TEST_REQUIREMENTS},
+    package_data={"source_harvest": ["spec.yaml", "schemas/*.json", "schemas/shared/*.json"]},
+    entry_points={"console_scripts": ["source-harvest=source_harvest.run:run"]},
+)

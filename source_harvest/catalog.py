@@ -1,0 +1,103 @@
+"""The one table that declares every stream: name, path, keys, cursor, parent and permission.
+
+A row is data; `source.build_streams` picks the class from the row (`embedded` -> derived,
+`path` with `{parent_id}` -> child, `report` -> report, else a top-level list).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ADMIN = "Administrator"
+MANAGER = "Manager"
+MEMBER = "Member"
+
+Flat = tuple[tuple[str, str], ...]  # (column we add, dotted path in the Harvest object)
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    name: str  # warehouse table, snake_case plural
+    path: str = ""  # under /v2/; "{parent_id}" for children; "" for derived rows
+    data_key: str | None = None  # envelope array key; None -> name; "" -> the body is one record
+    primary_key: tuple[str, ...] = ("id",)
+    cursor: str | None = "updated_at"  # None -> full refresh only
+    server_filter: bool = True  # endpoint takes updated_since; False -> filter client-side
+    parent: str | None = None  # stream whose records feed this one
+    parent_key: str | None = None  # column that carries the parent's id (invoice_id)
+    parent_id_field: str = "id"  # field of the parent record holding the id for {parent_id}
+    every_parent: bool = False  # no change signal on the parent: visit all of them
+    embedded: str | None = None  # derived: field of the parent record that holds the rows
+    element_id_as: str = "id"  # derived: column name for the element's id (or a scalar element)
+    parent_columns: Flat = ()  # derived: (column, parent field) copied from the parent
+    distinct: bool = False  # derived: emit each element id once per sync
+    flat: Flat = ()  # seed columns flattened out of nested objects
+    permission: str = ADMIN  # least Harvest role that gets no 403 (Managers/Members see subsets)
+
+
+STREAMS: tuple[StreamSpec, ...] = (
+    StreamSpec("clients", "clients"),
+    StreamSpec("contacts", "contacts", flat=(("client_id", "client.id"),)),
+    StreamSpec("company", "company", data_key="", primary_key=("base_uri",), cursor=None),
+    StreamSpec("users", "users", permission=MANAGER),
+    StreamSpec("roles", "roles", server_filter=False),  # /roles has no updated_since
+    StreamSpec("user_roles", parent="roles", embedded="user_ids", element_id_as="user_id",
+               parent_key="role_id", primary_key=("user_id", "role_id"), cursor="role_updated_at"),
+    # Rates have no updated_since and no change signal on the user: every user, every sync.
+    StreamSpec("billable_rates", "users/{parent_id}/billable_rates", parent="users", parent_key="user_id",
+               every_parent=True, server_filter=False),
+    StreamSpec("cost_rates", "users/{parent_id}/cost_rates", parent="users", parent_key="user_id",
+               every_parent=True, server_filter=False),
+    StreamSpec("projects", "projects", flat=(("client_id", "client.id"),), permission=MANAGER),
+    StreamSpec("tasks", "tasks"),
+    StreamSpec("project_tasks", "task_assignments", data_key="task_assignments",
+               flat=(("project_id", "project.id"), ("task_id", "task.id")), permission=MANAGER),
+    StreamSpec("project_users", "user_assignments", data_key="user_assignments",
+               flat=(("project_id", "project.id"), ("user_id", "user.id")), permission=MANAGER),
+    # A user's updated_at need not move when they are assigned; /user_assignments says who changed.
+    StreamSpec("user_projects", "users/{parent_id}/project_assignments", data_key="project_assignments",
+               parent="project_users", parent_id_field="user_id", parent_key="user_id",
+               flat=(("client_id", "client.id"), ("project_id", "project.id")), permission=MANAGER),
+    StreamSpec("user_project_tasks", parent="user_projects", embedded="task_assignments",
+               element_id_as="project_task_id", primary_key=("user_id", "project_task_id"),
+               parent_columns=(("user_id", "user_id"), ("project_id", "project_id"),
+                               ("project_assignment_id", "id")),
+               flat=(("task_id", "task.id"),), cursor="user_project_updated_at", permission=MANAGER),
+    StreamSpec("time_entries", "time_entries", permission=MEMBER,
+               flat=(("client_id", "client.id"), ("invoice_id", "invoice.id"), ("project_id", "project.id"),
+                     ("task_assignment_id", "task_assignment.id"), ("task_id", "task.id"),
+                     ("user_assignment_id", "user_assignment.id"), ("user_id", "user.id"),
+                     ("external_reference_id", "external_reference.id"))),
+    StreamSpec("time_entry_external_reference", parent="time_entries", embedded="external_reference",
+               element_id_as="external_reference_id", parent_key="time_entry_id",
+               primary_key=("time_entry_id", "external_reference_id"), cursor="time_entry_updated_at",
+               permission=MEMBER),
+    StreamSpec("external_reference", parent="time_entries", embedded="external_reference", distinct=True,
+               cursor="time_entry_updated_at", permission=MEMBER),
+    StreamSpec("expenses", "expenses", permission=MEMBER,
+               flat=(("client_id", "client.id"), ("expense_category_id", "expense_category.id"),
+                     ("invoice_id", "invoice.id"), ("project_id", "project.id"),
+                     ("receipt_content_type", "receipt.content_type"), ("receipt_file_name", "receipt.file_name"),
+                     ("receipt_file_size", "receipt.file_size"), ("receipt_url", "receipt.url"),
+                     ("user_assignment_id", "user_assignment.id"), ("user_id", "user.id"))),
+    StreamSpec("expense_categories", "expense_categories"),
+    StreamSpec("invoices", "invoices",
+               flat=(("client_id", "client.id"), ("creator_id", "creator.id"), ("estimate_id", "estimate.id"),
+                     ("retainer_id", "retainer.id"))),
+    StreamSpec("invoice_line_items", parent="invoices", embedded="line_items", parent_key="invoice_id",
+               flat=(("project_id", "project.id"),), cursor="invoice_updated_at"),
+    StreamSpec("invoice_messages", "invoices/{parent_id}/messages", data_key="invoice_messages",
+               parent="invoices", parent_key="invoice_id"),
+    StreamSpec("invoice_payments", "invoices/{parent_id}/payments", data_key="invoice_payments",
+               parent="invoices", parent_key="invoice_id",
+               flat=(("payment_gateway_id", "payment_gateway.id"), ("payment_gateway_name", "payment_gateway.name"))),
+    StreamSpec("invoice_item_categories", "invoice_item_categories"),
+    StreamSpec("estimates", "estimates", flat=(("client_id", "client.id"), ("creator_id", "creator.id"))),
+    StreamSpec("estimate_line_items", parent="estimates", embedded="line_items", parent_key="estimate_id",
+               cursor="estimate_updated_at"),
+    StreamSpec("estimate_messages", "estimates/{parent_id}/messages", data_key="estimate_messages",
+               parent="estimates", parent_key="estimate_id"),
+    StreamSpec("estimate_item_categories", "estimate_item_categories"),
+)
+
+STREAMS_BY_NAME: dict[str, StreamSpec] = {spec.name: spec for spec in STREAMS}

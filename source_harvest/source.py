@@ -1,0 +1,187 @@
+"""SourceHarvest: spec, check, and the one function that builds every stream from the table."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Iterator, List, Mapping, MutableMapping, Optional
+
+import requests
+from airbyte_cdk.models import (
+    AirbyteConnectionStatus,
+    AirbyteMessage,
+    AirbyteStateMessage,
+    AirbyteStateType,
+    ConfiguredAirbyteCatalog,
+    Status,
+    SyncMode,
+)
+from airbyte_cdk.sources import AbstractSource
+from airbyte_cdk.sources.streams import Stream
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+
+from .auth import build_authenticator
+from .budget import build_api_budget
+from .catalog import ADMIN, MANAGER, MEMBER, STREAMS, StreamSpec
+from .config import HarvestConfig, parse_config
+from .constants import REQUEST_TIMEOUT_SECONDS
+from .errors import harvest_message, retry_after_seconds
+from .streams.base import HarvestStream
+from .streams.child import ChildStream
+from .streams.context import SyncContext
+from .streams.derived import DerivedStream
+from .streams.entity import ListStream
+
+# Harvest access roles, weakest first (users.access_roles; manager sub-grants are extra entries).
+ROLE_RANK = {MEMBER: 0, MANAGER: 1, ADMIN: 2}
+CHECK_ATTEMPTS = 3
+CHECK_RETRY_STATUSES = (429, 500, 502, 503, 504)
+
+
+def stream_class(spec: StreamSpec) -> type[HarvestStream]:
+    if spec.embedded:
+        return DerivedStream
+    if spec.parent:
+        return ChildStream
+    return ListStream
+
+
+def token_role(access_roles: list[str]) -> str:
+    if "administrator" in access_roles:
+        return ADMIN
+    if "manager" in access_roles:
+        return MANAGER
+    return MEMBER
+
+
+def forbidden_streams(role: str) -> list[str]:
+    """Streams a token of this role gets 403 on (grants can lift some of a Manager's)."""
+    return [spec.name for spec in STREAMS if ROLE_RANK[spec.permission] > ROLE_RANK[role]]
+
+
+class SourceHarvest(AbstractSource):
+    raise_exception_on_missing_stream = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._catalog: ConfiguredAirbyteCatalog | None = None
+        self._state: dict[str, Mapping[str, Any]] = {}
+        self._context: SyncContext | None = None
+
+    # --- check -------------------------------------------------------------------------------
+    def check(self, logger: logging.Logger, config: Mapping[str, Any]) -> AirbyteConnectionStatus:
+        try:
+            succeeded, message = self.check_connection(logger, config)
+        except AirbyteTracedException as error:
+            succeeded, message = False, error.message
+        status = Status.SUCCEEDED if succeeded else Status.FAILED
+        return AirbyteConnectionStatus(status=status, message=None if succeeded else str(message))
+
+    def check_connection(self, logger: logging.Logger, config: Mapping[str, Any]) -> tuple[bool, Optional[Any]]:
+        harvest = parse_config(config)
+        auth = build_authenticator(harvest, config)
+        session = requests.Session()
+        try:
+            response = self._get(session, harvest.api_url + "users/me", harvest, auth)
+        except requests.RequestException as error:
+            return False, f"Could not reach Harvest at {harvest.api_url}: {type(error).__name__}. Check api_url and the network."
+        if response.status_code == 200:
+            me = response.json()
+            role = token_role(me.get("access_roles") or [])
+            logger.info(f"Connected to Harvest account {harvest.account_id} as user {me.get('id')} with the {role} role.")
+            if role != ADMIN:
+                forbidden = forbidden_streams(role)
+                logger.warning(
+                    f"This token has the {role} role, not Administrator: these streams will fail with 403 "
+                    f"(a Manager's grants may lift some): {', '.join(forbidden)}; time entries, expenses and "
+                    "reports will hold only the rows this user may see. Use an Administrator's token to replicate everything."
+                )
+            return True, None
+        if response.status_code in (401, 403, 404):
+            return False, self._explain_rejection(session, harvest, auth, response)
+        return False, f"Harvest answered {response.status_code} for /users/me: {harvest_message(response) or 'no message'}."
+
+    @staticmethod
+    def _get(session: requests.Session, url: str, harvest: HarvestConfig, auth: Any) -> requests.Response:
+        for attempt in range(CHECK_ATTEMPTS):
+            response = session.get(url, headers={"User-Agent": harvest.user_agent}, auth=auth, timeout=REQUEST_TIMEOUT_SECONDS)
+            if response.status_code not in CHECK_RETRY_STATUSES or attempt == CHECK_ATTEMPTS - 1:
+                return response
+            time.sleep(min(retry_after_seconds(response), 2**attempt) if response.status_code == 429 else 2**attempt)
+        return response
+
+    def _explain_rejection(self, session: requests.Session, harvest: HarvestConfig, auth: Any, response: requests.Response) -> str:
+        said = harvest_message(response)
+        try:
+            accounts_response = self._get(session, harvest.id_url + "accounts", harvest, auth)
+        except requests.RequestException:
+            accounts_response = None
+        if accounts_response is None or accounts_response.status_code != 200:
+            return (f"Harvest rejected the token ({response.status_code}{': ' + said if said else ''}): it is invalid, "
+                    "expired or revoked. Create a new personal access token at https://id.getharvest.com/developers.")
+        accounts = [a for a in accounts_response.json().get("accounts", []) if a.get("product") == "harvest"]
+        reachable = ", ".join(f"{a.get('id')} ({a.get('name')})" for a in accounts) or "none"
+        if harvest.account_id not in {str(a.get("id")) for a in accounts}:
+            return (f"The token is valid, but account_id {harvest.account_id} is not a Harvest account it can reach. "
+                    f"Harvest accounts this token reaches: {reachable}.")
+        return f"Harvest answered {response.status_code} for /users/me on account {harvest.account_id}{': ' + said if said else ''}."
+
+    # --- streams -----------------------------------------------------------------------------
+    def streams(self, config: Mapping[str, Any]) -> List[Stream]:
+        harvest = parse_config(config)
+        context = SyncContext(
+            config=harvest,
+            authenticator=build_authenticator(harvest, config),
+            budget=build_api_budget(harvest),
+            logger=logging.getLogger("airbyte"),
+        )
+        for spec in STREAMS:  # parents come before their children in the table
+            context.streams[spec.name] = stream_class(spec)(spec, context)
+        if self._catalog is not None:
+            self._plan(context, self._catalog)
+        self._context = context
+        return list(context.streams.values())
+
+    def _plan(self, context: SyncContext, catalog: ConfiguredAirbyteCatalog) -> None:
+        """Tell the hub every consumer of every production, so each endpoint is read once."""
+        selected = {c.stream.name: c.sync_mode for c in catalog.streams if c.stream.name in context.streams}
+        child_needs: dict[str, list[str | None]] = {}
+        for name, sync_mode in selected.items():
+            spec = context.streams[name].spec
+            since = context.since(spec, sync_mode, self._state.get(name))
+            if spec.embedded:
+                context.hub.expect(spec.parent, since)  # type: ignore[arg-type]
+            else:
+                context.hub.expect(name, since)
+        # A child's production reads its parent once, from the oldest since its consumers need.
+        for spec in STREAMS:
+            if spec.parent and not spec.embedded and context.hub.is_planned(spec.name):
+                child = context.streams[spec.name]
+                assert isinstance(child, ChildStream)
+                child_needs.setdefault(spec.parent, []).append(child.parent_since(context.hub.planned_since(spec.name)))
+        for parent, sinces in child_needs.items():
+            for since in sinces:
+                context.hub.expect(parent, since)
+
+    # --- read --------------------------------------------------------------------------------
+    def read(self, logger: logging.Logger, config: Mapping[str, Any], catalog: ConfiguredAirbyteCatalog,
+             state: Optional[List[AirbyteStateMessage]] = None) -> Iterator[AirbyteMessage]:
+        self._catalog = catalog
+        self._state = stream_states(state)
+        try:
+            yield from super().read(logger, config, catalog, state)
+        finally:
+            if self._context is not None:
+                self._context.hub.close()
+
+
+def stream_states(state: Optional[List[AirbyteStateMessage]]) -> dict[str, MutableMapping[str, Any]]:
+    states: dict[str, MutableMapping[str, Any]] = {}
+    for message in state or []:
+        if message.type == AirbyteStateType.STREAM and message.stream is not None:
+            blob = message.stream.stream_state
+            states[message.stream.stream_descriptor.name] = dict(blob.__dict__) if blob is not None else {}
+    return states
+
+
+__all__ = ["SourceHarvest", "SyncMode"]

@@ -1,0 +1,1 @@
+"""Stream classes, one per Harvest behaviour; `catalog.STREAMS` configures them."""

@@ -1,0 +1,192 @@
+"""HarvestStream: Harvest's HTTP conventions and the cursor every stream shares.
+
+Owns: the User-Agent header, `per_page=2000`, following `links.next` verbatim (cursor and page
+endpoints alike), the envelope's data key, 403/404 handling, and the `updated_at` cursor, which
+is committed only when the stream finishes because Harvest never sorts by updated_at.
+https://help.getharvest.com/api-v2/introduction/overview/pagination/
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Any, Iterable, Iterator, Mapping, MutableMapping, Optional
+
+import requests
+from airbyte_cdk.models import FailureType, SyncMode
+from airbyte_cdk.sources.streams.http import HttpStream
+from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy, ErrorHandler
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+
+from ..catalog import StreamSpec
+from ..constants import PAGE_SIZE
+from ..errors import PARSED_BODY_ATTRIBUTE, HarvestErrorHandler, RetryAfterBackoff, harvest_message
+from .context import SyncContext, cursor_value
+
+HTTP_FORBIDDEN = 403
+HTTP_NOT_FOUND = 404
+
+
+def dig(record: Mapping[str, Any], dotted: str) -> Any:
+    value: Any = record
+    for key in dotted.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(key)
+    return value
+
+
+def add_flat_columns(record: dict[str, Any], spec: StreamSpec) -> dict[str, Any]:
+    for column, dotted in spec.flat:
+        record[column] = dig(record, dotted)
+    return record
+
+
+class ParentGone(Exception):
+    """A per-parent list answered 404: the parent was deleted while the sync ran."""
+
+
+class HarvestStream(HttpStream):
+    """One row of `catalog.STREAMS` bound to one sync's context."""
+
+    def __init__(self, spec: StreamSpec, context: SyncContext) -> None:
+        self.spec = spec
+        self.context = context
+        self._cursor_value: str | None = None
+        super().__init__(authenticator=context.authenticator, api_budget=context.budget)
+
+    # --- identity ----------------------------------------------------------------------------
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return self.spec.name
+
+    @property
+    def primary_key(self) -> list[str]:  # type: ignore[override]
+        return list(self.spec.primary_key)
+
+    @property
+    def cursor_field(self) -> list[str]:  # type: ignore[override]
+        return [self.spec.cursor] if self.spec.cursor else []
+
+    @property
+    def is_resumable(self) -> bool:
+        # Cursorless streams read every page in read_records (see airbyte-cdk-notes §3.6).
+        return bool(self.spec.cursor)
+
+    @property
+    def url_base(self) -> str:
+        return self.context.config.api_url
+
+    # --- HTTP ----------------------------------------------------------------------------------
+    def get_error_handler(self) -> Optional[ErrorHandler]:
+        config = self.context.config
+        return HarvestErrorHandler(self.logger, self.name, config.account_id, config.auth_type == "Client")
+
+    def get_backoff_strategy(self) -> Optional[BackoffStrategy]:
+        return RetryAfterBackoff()
+
+    def request_headers(self, **kwargs: Any) -> Mapping[str, Any]:
+        return {"User-Agent": self.context.config.user_agent, "Accept": "application/json"}
+
+    def path(self, *, stream_state: Any = None, stream_slice: Optional[Mapping[str, Any]] = None,
+             next_page_token: Optional[Mapping[str, Any]] = None) -> str:
+        if next_page_token:
+            return next_page_token["next_url"]
+        return (stream_slice or {})["path"]
+
+    def request_params(self, stream_state: Any = None, stream_slice: Optional[Mapping[str, Any]] = None,
+                       next_page_token: Optional[Mapping[str, Any]] = None) -> MutableMapping[str, Any]:
+        # Sent on every page: the CDK drops the ones links.next already carries, and re-appends any
+        # filter links.next would have lost (whether it keeps them is not documented).
+        return dict((stream_slice or {}).get("params", {}))
+
+    def next_page_token(self, response: requests.Response) -> Optional[Mapping[str, Any]]:
+        body = self._body(response)
+        next_url = (body.get("links") or {}).get("next") if isinstance(body, dict) else None
+        return {"next_url": next_url} if next_url else None
+
+    def parse_response(self, response: requests.Response, **kwargs: Any) -> Iterable[Mapping[str, Any]]:
+        return self._page_records(response)
+
+    @staticmethod
+    def _body(response: requests.Response) -> Any:
+        if response.status_code in (HTTP_FORBIDDEN, HTTP_NOT_FOUND):
+            return {}
+        if not hasattr(response, PARSED_BODY_ATTRIBUTE):
+            setattr(response, PARSED_BODY_ATTRIBUTE, response.json())
+        return getattr(response, PARSED_BODY_ATTRIBUTE)
+
+    def _page_records(self, response: requests.Response) -> list[dict[str, Any]]:
+        if response.status_code == HTTP_FORBIDDEN:
+            raise self._forbidden(response)
+        if response.status_code == HTTP_NOT_FOUND:
+            raise ParentGone(response.request.path_url if response.request else "")
+        body = self._body(response)
+        if self.spec.data_key == "":
+            return [body] if isinstance(body, dict) else []
+        rows = body.get(self.spec.data_key or self.name) if isinstance(body, dict) else None
+        if not isinstance(rows, list):
+            raise AirbyteTracedException(
+                message=f"{self.name}: Harvest's answer has no '{self.spec.data_key or self.name}' list; the API may have changed.",
+                internal_message=f"keys: {sorted(body)[:20] if isinstance(body, dict) else type(body).__name__}",
+                failure_type=FailureType.system_error,
+            )
+        return rows
+
+    def _forbidden(self, response: requests.Response) -> AirbyteTracedException:
+        path = self.spec.path.replace("{parent_id}", "{id}") or self.spec.parent or self.name
+        role = self.spec.permission
+        article = "an" if role[0] in "AEIOU" else "a"
+        message = (f"{self.name}: Harvest answered 403 Forbidden for /{path}; this stream needs {article} {role} token "
+                   f"(an Administrator's token replicates every row).")
+        detail = harvest_message(response)
+        return AirbyteTracedException(message=message, internal_message=f"{message} Harvest said: {detail}",
+                                      failure_type=FailureType.config_error)
+
+    def fetch(self, path: str, params: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+        """Every record of one Harvest list, page after page through links.next."""
+        stream_slice = {"path": path, "params": {"per_page": PAGE_SIZE, **params}}
+        yield from self._read_pages(lambda request, response, state, _slice: self._page_records(response), stream_slice, {})
+
+    def fetch_one(self, path: str) -> dict[str, Any]:
+        """A singleton endpoint (/company, /users/me): the body is the record."""
+        _, response = self._fetch_next_page({"path": path, "params": {}}, {}, None)
+        if response.status_code == HTTP_FORBIDDEN:
+            raise self._forbidden(response)
+        body = self._body(response)
+        return body if isinstance(body, dict) else {}
+
+    # --- what this stream yields ------------------------------------------------------------
+    @abstractmethod
+    def produce(self, since: str | None) -> Iterator[dict[str, Any]]:
+        """This stream's records as Harvest returns them for `since` (server-side filter only)."""
+
+    def read_records(self, sync_mode: SyncMode, cursor_field: Optional[list[str]] = None,
+                     stream_slice: Optional[Mapping[str, Any]] = None,
+                     stream_state: Optional[Mapping[str, Any]] = None) -> Iterable[Mapping[str, Any]]:
+        since = self.context.since(self.spec, sync_mode, stream_state)
+        cursor = self.spec.cursor
+        newest = cursor_value((stream_state or {}).get(cursor)) if cursor else None
+        try:
+            for record in self.context.hub.records(self, since):
+                if cursor:
+                    value = cursor_value(record.get(cursor))
+                    if since is not None and value is not None and value < since:
+                        continue  # older than this stream needs (endpoint shared, or no server filter)
+                    if value is not None and (newest is None or value > newest):
+                        newest = value
+                yield record
+        except AirbyteTracedException as error:
+            if self.context.config.ignore_forbidden_streams and "403 Forbidden" in (error.message or ""):
+                self.logger.warning(f"{error.message} Skipped because ignore_forbidden_streams is on.")
+                return
+            raise
+        # Harvest never sorts by updated_at: the cursor moves only once every record is out.
+        self._cursor_value = newest
+
+    @property
+    def state(self) -> MutableMapping[str, Any]:
+        return {self.spec.cursor: self._cursor_value} if self.spec.cursor and self._cursor_value else {}
+
+    @state.setter
+    def state(self, value: MutableMapping[str, Any]) -> None:
+        self._cursor_value = cursor_value((value or {}).get(self.spec.cursor)) if self.spec.cursor else None

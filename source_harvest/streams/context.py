@@ -1,0 +1,57 @@
+"""What every stream of one sync shares: config, auth, the API budget, the record hub, sync plan."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Mapping
+
+from airbyte_cdk.models import SyncMode
+from airbyte_cdk.sources.streams.call_rate import APIBudget
+from requests.auth import AuthBase
+
+from ..catalog import StreamSpec
+from ..config import HarvestConfig
+from ..constants import DATETIME_FORMAT
+from .hub import RecordHub
+
+CANONICAL_LENGTH = len("2024-01-31T12:00:00Z")
+
+if TYPE_CHECKING:
+    from .base import HarvestStream
+
+
+def cursor_value(value: Any) -> str | None:
+    """A Harvest timestamp in the one form cursors are compared and stored in (UTC, …Z, whole seconds)."""
+    if not value or not isinstance(value, str):
+        return None
+    if len(value) == CANONICAL_LENGTH and value[-1] == "Z" and value[10] == "T":
+        return value
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return None
+    return parsed.astimezone(timezone.utc).strftime(DATETIME_FORMAT)
+
+
+@dataclass
+class SyncContext:
+    config: HarvestConfig
+    authenticator: AuthBase
+    budget: APIBudget
+    logger: logging.Logger
+    hub: RecordHub = field(default_factory=RecordHub)
+    streams: dict[str, HarvestStream] = field(default_factory=dict)
+
+    def since(self, spec: StreamSpec, sync_mode: SyncMode, state: Mapping[str, Any] | None) -> str | None:
+        """The oldest updated_at this stream must deliver: start date, or saved cursor minus lookback."""
+        if spec.cursor is None:
+            return None
+        start = self.config.start
+        saved = cursor_value((state or {}).get(spec.cursor)) if sync_mode == SyncMode.incremental else None
+        if saved:
+            start = max(start, datetime.strptime(saved, DATETIME_FORMAT).replace(tzinfo=start.tzinfo) - self.config.lookback)
+        return start.strftime(DATETIME_FORMAT)

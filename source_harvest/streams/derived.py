@@ -1,0 +1,45 @@
+"""Rows taken from an array (or object) on the parent's records: no request of their own.
+
+A derived record is the element plus the parent's id and the parent's `updated_at` under
+explicit names (`invoice_id`, `invoice_updated_at`), so it is incremental when its parent is.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from .base import HarvestStream, add_flat_columns
+
+
+class DerivedStream(HarvestStream):
+    def produce(self, since: str | None) -> Iterator[dict[str, Any]]:
+        spec = self.spec
+        parent = self.context.streams[spec.parent]  # type: ignore[index]
+        seen: set[Any] = set()
+        for parent_record in self.context.hub.records(parent, since):
+            elements = parent_record.get(spec.embedded)  # type: ignore[arg-type]
+            if isinstance(elements, dict):
+                elements = [elements]
+            for element in elements or ():
+                row = self._row(element, parent_record)
+                if spec.distinct:
+                    key = row.get(spec.element_id_as)
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                yield row
+
+    def _row(self, element: Any, parent_record: dict[str, Any]) -> dict[str, Any]:
+        spec = self.spec
+        if isinstance(element, dict):
+            row = dict(element)
+            if spec.element_id_as != "id":
+                row[spec.element_id_as] = row.pop("id", None)
+        else:
+            row = {spec.element_id_as: element}
+        if spec.parent_key:
+            row[spec.parent_key] = parent_record.get("id")
+        for column, field in spec.parent_columns:
+            row[column] = parent_record.get(field)
+        row[spec.cursor] = parent_record.get("updated_at")  # type: ignore[index]
+        return add_flat_columns(row, spec)

@@ -1,0 +1,102 @@
+"""Each Harvest endpoint is read at most once per sync, however many selected streams hang off it.
+
+A stream's *production* (its records as fetched from Harvest) can have several consumers: the
+stream itself, derived streams (line items from invoices), and per-parent streams that need the
+parent ids (payments of invoices). Before the read, the source tells the hub which consumers are
+selected and the oldest `updated_at` each needs. A production with one consumer streams straight
+through; one with several is fetched once, from the oldest `since` any of them needs, spooled to
+a temporary file (memory stays flat however large the account), and replayed to the others, each
+filtering to its own `since`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Iterator
+
+import orjson
+
+if TYPE_CHECKING:
+    from .base import HarvestStream
+
+
+def oldest(sinces: list[str | None]) -> str | None:
+    """The since that covers all others: None (everything) beats any timestamp."""
+    return None if any(s is None for s in sinces) else min(s for s in sinces if s is not None)
+
+
+def covers(fetched: str | None, wanted: str | None) -> bool:
+    return fetched is None or (wanted is not None and fetched <= wanted)
+
+
+@dataclass
+class Spool:
+    since: str | None
+    path: str
+    complete: bool = False
+    replays_left: int = 0
+
+
+@dataclass
+class RecordHub:
+    plan: dict[str, list[str | None]] = field(default_factory=dict)
+    spools: dict[str, Spool] = field(default_factory=dict)
+    directory: str | None = None
+
+    def expect(self, production: str, since: str | None) -> None:
+        """Register one consumer of `production` that needs records updated at or after `since`."""
+        self.plan.setdefault(production, []).append(since)
+
+    def planned_since(self, production: str) -> str | None:
+        return oldest(self.plan[production])
+
+    def is_planned(self, production: str) -> bool:
+        return production in self.plan
+
+    def records(self, stream: HarvestStream, since: str | None) -> Iterator[dict[str, Any]]:
+        consumers = self.plan.get(stream.name, [])
+        fetch_since = oldest(consumers) if consumers else since
+        if len(consumers) < 2 or not covers(fetch_since, since):
+            yield from stream.produce(since)
+            return
+        spool = self.spools.get(stream.name)
+        if spool is not None and spool.complete:
+            yield from self._replay(stream.name, spool)
+            return
+        yield from self._record(stream, fetch_since, len(consumers) - 1)
+
+    def _record(self, stream: HarvestStream, since: str | None, replays: int) -> Iterator[dict[str, Any]]:
+        handle, path = tempfile.mkstemp(prefix=f"{stream.name}-", suffix=".jsonl", dir=self.directory)
+        old = self.spools.pop(stream.name, None)
+        if old is not None:
+            self._remove(old)
+        spool = Spool(since=since, path=path, replays_left=replays)
+        self.spools[stream.name] = spool
+        with os.fdopen(handle, "wb") as sink:
+            for record in stream.produce(since):
+                sink.write(orjson.dumps(record))
+                sink.write(b"\n")
+                yield record
+        spool.complete = True
+
+    def _replay(self, name: str, spool: Spool) -> Iterator[dict[str, Any]]:
+        with open(spool.path, "rb") as source:
+            for line in source:
+                yield orjson.loads(line)
+        spool.replays_left -= 1
+        if spool.replays_left <= 0:
+            self._remove(self.spools.pop(name))
+
+    @staticmethod
+    def _remove(spool: Spool) -> None:
+        try:
+            os.unlink(spool.path)
+        except FileNotFoundError:
+            pass
+
+    def close(self) -> None:
+        for spool in self.spools.values():
+            self._remove(spool)
+        self.spools.clear()
