@@ -12,6 +12,9 @@ ADMIN = "Administrator"
 MANAGER = "Manager"
 MEMBER = "Member"
 
+WINDOWED = "windowed"
+SNAPSHOT = "snapshot"
+
 Flat = tuple[tuple[str, str], ...]  # (column we add, dotted path in the Harvest object)
 
 
@@ -33,6 +36,7 @@ class StreamSpec:
     distinct: bool = False  # derived: emit each element id once per sync
     flat: Flat = ()  # seed columns flattened out of nested objects
     permission: str = ADMIN  # least Harvest role that gets no 403 (Managers/Members see subsets)
+    report: str | None = None  # WINDOWED: rows per from/to window; SNAPSHOT: one current row set
 
 
 STREAMS: tuple[StreamSpec, ...] = (
@@ -98,6 +102,28 @@ STREAMS: tuple[StreamSpec, ...] = (
     StreamSpec("estimate_messages", "estimates/{parent_id}/messages", data_key="estimate_messages",
                parent="estimates", parent_key="estimate_id"),
     StreamSpec("estimate_item_categories", "estimate_item_categories"),
+    # Reports: rows per subject and currency for a from/to window; keyed with the window.
+    StreamSpec("time_clients", "reports/time/clients", data_key="results", report=WINDOWED,
+               primary_key=("client_id", "currency", "from", "to"), cursor="to", permission=MEMBER),
+    StreamSpec("time_projects", "reports/time/projects", data_key="results", report=WINDOWED,
+               primary_key=("project_id", "currency", "from", "to"), cursor="to", permission=MEMBER),
+    StreamSpec("time_tasks", "reports/time/tasks", data_key="results", report=WINDOWED,
+               primary_key=("task_id", "currency", "from", "to"), cursor="to", permission=MEMBER),
+    StreamSpec("time_team", "reports/time/team", data_key="results", report=WINDOWED,
+               primary_key=("user_id", "currency", "from", "to"), cursor="to", permission=MEMBER),
+    StreamSpec("expenses_clients", "reports/expenses/clients", data_key="results", report=WINDOWED,
+               primary_key=("client_id", "currency", "from", "to"), cursor="to", permission=MEMBER),
+    StreamSpec("expenses_projects", "reports/expenses/projects", data_key="results", report=WINDOWED,
+               primary_key=("project_id", "currency", "from", "to"), cursor="to", permission=MEMBER),
+    StreamSpec("expenses_categories", "reports/expenses/categories", data_key="results", report=WINDOWED,
+               primary_key=("expense_category_id", "currency", "from", "to"), cursor="to", permission=MEMBER),
+    StreamSpec("expenses_team", "reports/expenses/team", data_key="results", report=WINDOWED,
+               primary_key=("user_id", "currency", "from", "to"), cursor="to", permission=MEMBER),
+    # Admins see every project; a Manager needs the invoice permission.
+    StreamSpec("uninvoiced", "reports/uninvoiced", data_key="results", report=WINDOWED,
+               primary_key=("project_id", "currency", "from", "to"), cursor="to"),
+    StreamSpec("project_budget", "reports/project_budget", data_key="results", report=SNAPSHOT,
+               primary_key=("project_id",), cursor=None, permission=MEMBER),
 )
 
 STREAMS_BY_NAME: dict[str, StreamSpec] = {spec.name: spec for spec in STREAMS}

@@ -31,6 +31,7 @@ from .streams.child import ChildStream
 from .streams.context import SyncContext
 from .streams.derived import DerivedStream
 from .streams.entity import ListStream
+from .streams.report import ReportStream
 
 # Harvest access roles, weakest first (users.access_roles; manager sub-grants are extra entries).
 ROLE_RANK = {MEMBER: 0, MANAGER: 1, ADMIN: 2}
@@ -39,6 +40,8 @@ CHECK_RETRY_STATUSES = (429, 500, 502, 503, 504)
 
 
 def stream_class(spec: StreamSpec) -> type[HarvestStream]:
+    if spec.report:
+        return ReportStream
     if spec.embedded:
         return DerivedStream
     if spec.parent:
@@ -148,6 +151,8 @@ class SourceHarvest(AbstractSource):
         child_needs: dict[str, list[str | None]] = {}
         for name, sync_mode in selected.items():
             spec = context.streams[name].spec
+            if spec.report:
+                continue  # one consumer each, read window by window
             since = context.since(spec, sync_mode, self._state.get(name))
             if spec.embedded:
                 context.hub.expect(spec.parent, since)  # type: ignore[arg-type]

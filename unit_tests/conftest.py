@@ -52,6 +52,8 @@ def serve_empty_lists(mock: requests_mock_module.Mocker) -> None:
         key = request.path.rstrip("/").split("/")[-1]
         key = {"messages": "invoice_messages" if "/invoices/" in request.path else "estimate_messages",
                "payments": "invoice_payments"}.get(key, key)
+        if "/reports/" in request.path:
+            key = "results"
         return harvest_page(key, [])
     mock.get(requests_mock_module.ANY, json=empty)
 

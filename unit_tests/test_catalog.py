@@ -9,6 +9,7 @@ from source_harvest.source import SourceHarvest, stream_class
 from source_harvest.streams.child import ChildStream
 from source_harvest.streams.derived import DerivedStream
 from source_harvest.streams.entity import ListStream
+from source_harvest.streams.report import ReportStream
 
 # The seed's 24 tables with their primary keys (../shared/seed-tables.md), plus Airbyte's extras.
 SEED_KEYS = {
@@ -22,11 +23,13 @@ SEED_KEYS = {
     "users": ("id",),
 }
 EXTRA = {"company", "billable_rates", "cost_rates", "external_reference"}
+REPORTS = {"time_clients", "time_projects", "time_tasks", "time_team", "expenses_clients", "expenses_projects",
+           "expenses_categories", "expenses_team", "uninvoiced", "project_budget"}
 
 
 def test_catalog_has_the_seed_tables_and_airbytes_extras() -> None:
-    assert set(STREAMS_BY_NAME) == set(SEED_KEYS) | EXTRA
-    assert len(STREAMS) == len(STREAMS_BY_NAME) == 28
+    assert set(STREAMS_BY_NAME) == set(SEED_KEYS) | EXTRA | REPORTS
+    assert len(STREAMS) == len(STREAMS_BY_NAME) == 38
 
 
 @pytest.mark.parametrize("name,key", sorted(SEED_KEYS.items()))
@@ -43,7 +46,7 @@ def test_parents_exist_and_come_first(spec) -> None:
 
 @pytest.mark.parametrize("spec", STREAMS, ids=lambda s: s.name)
 def test_row_picks_its_class(spec) -> None:
-    expected = DerivedStream if spec.embedded else ChildStream if spec.parent else ListStream
+    expected = ReportStream if spec.report else DerivedStream if spec.embedded else ChildStream if spec.parent else ListStream
     assert stream_class(spec) is expected
     if spec.parent and not spec.embedded:
         assert "{parent_id}" in spec.path and spec.parent_key

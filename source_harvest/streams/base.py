@@ -163,25 +163,33 @@ class HarvestStream(HttpStream):
     def read_records(self, sync_mode: SyncMode, cursor_field: Optional[list[str]] = None,
                      stream_slice: Optional[Mapping[str, Any]] = None,
                      stream_state: Optional[Mapping[str, Any]] = None) -> Iterable[Mapping[str, Any]]:
-        since = self.context.since(self.spec, sync_mode, stream_state)
-        cursor = self.spec.cursor
-        newest = cursor_value((stream_state or {}).get(cursor)) if cursor else None
         try:
-            for record in self.context.hub.records(self, since):
-                if cursor:
-                    value = cursor_value(record.get(cursor))
-                    if since is not None and value is not None and value < since:
-                        continue  # older than this stream needs (endpoint shared, or no server filter)
-                    if value is not None and (newest is None or value > newest):
-                        newest = value
-                yield record
+            yield from self.consume(sync_mode, stream_state or {})
         except AirbyteTracedException as error:
             if self.context.config.ignore_forbidden_streams and "403 Forbidden" in (error.message or ""):
                 self.logger.warning(f"{error.message} Skipped because ignore_forbidden_streams is on.")
                 return
             raise
+
+    def consume(self, sync_mode: SyncMode, stream_state: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+        """Records this stream must deliver: its production from the hub, filtered to its own since."""
+        since = self.context.since(self.spec, sync_mode, stream_state)
+        cursor = self.spec.cursor
+        newest = self.normalize_cursor(stream_state.get(cursor)) if cursor else None
+        for record in self.context.hub.records(self, since):
+            if cursor:
+                value = cursor_value(record.get(cursor))
+                if since is not None and value is not None and value < since:
+                    continue  # older than this stream needs (endpoint shared, or no server filter)
+                if value is not None and (newest is None or value > newest):
+                    newest = value
+            yield record
         # Harvest never sorts by updated_at: the cursor moves only once every record is out.
         self._cursor_value = newest
+
+    @staticmethod
+    def normalize_cursor(value: Any) -> str | None:
+        return cursor_value(value)
 
     @property
     def state(self) -> MutableMapping[str, Any]:
@@ -189,4 +197,4 @@ class HarvestStream(HttpStream):
 
     @state.setter
     def state(self, value: MutableMapping[str, Any]) -> None:
-        self._cursor_value = cursor_value((value or {}).get(self.spec.cursor)) if self.spec.cursor else None
+        self._cursor_value = self.normalize_cursor((value or {}).get(self.spec.cursor)) if self.spec.cursor else None
