@@ -42,7 +42,7 @@ def test_windows_tile_the_range_and_stay_within_harvests_limit(window: str, star
     windows = report_windows(start, TODAY, window)
     assert windows[0][0] == start
     assert windows[-1][0] <= TODAY <= windows[-1][1]
-    for (_, previous_to), (next_from, _) in zip(windows, windows[1:]):
+    for (_, previous_to), (next_from, _) in zip(windows, windows[1:], strict=False):
         assert next_from == previous_to + timedelta(days=1)  # no gap, no overlap
     assert all(0 <= (to - start_).days <= REPORT_MAX_RANGE_DAYS for start_, to in windows)
 
