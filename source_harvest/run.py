@@ -1,11 +1,32 @@
 """Console entry point: `source-harvest spec|check|discover|read …`."""
 
-import sys
+from __future__ import annotations
 
-from airbyte_cdk.entrypoint import launch
+import sys
+from typing import Any, List, Mapping
+
+from airbyte_cdk.entrypoint import PRINT_BUFFER, AirbyteEntrypoint
+from airbyte_cdk.models import ConnectorSpecification
 
 from .source import SourceHarvest
 
 
+class HarvestEntrypoint(AirbyteEntrypoint):
+    """The CDK's entrypoint, with `check` validating the config through SourceHarvest.validate_config,
+    whose messages name the field and what to fix (the CDK's name neither)."""
+
+    @staticmethod
+    def validate_connection(source_spec: ConnectorSpecification, config: Mapping[str, Any]) -> None:
+        SourceHarvest().validate_config(config)
+
+
+def launch(args: List[str]) -> None:
+    entrypoint = HarvestEntrypoint(SourceHarvest())
+    parsed_args = entrypoint.parse_args(args)
+    with PRINT_BUFFER:
+        for message in entrypoint.run(parsed_args):
+            print(f"{message}\n", end="")
+
+
 def run() -> None:
-    launch(SourceHarvest(), sys.argv[1:])
+    launch(sys.argv[1:])

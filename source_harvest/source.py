@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from typing import Any, Iterator, List, Mapping, MutableMapping, Optional
@@ -19,13 +20,16 @@ from airbyte_cdk.models import (
 from airbyte_cdk.sources import AbstractSource
 from airbyte_cdk.sources.streams import Stream
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+from jsonschema import Draft7Validator
+from jsonschema.exceptions import best_match
 
 from .auth import build_authenticator
 from .budget import build_api_budget
 from .catalog import ADMIN, MANAGER, MEMBER, STREAMS, StreamSpec
-from .config import HarvestConfig, parse_config
+from .config import HarvestConfig, config_error, parse_config
 from .constants import REQUEST_TIMEOUT_SECONDS
 from .errors import harvest_message, retry_after_seconds
+from .state import read_state_file
 from .streams.base import HarvestStream
 from .streams.child import ChildStream
 from .streams.context import SyncContext
@@ -36,6 +40,7 @@ from .streams.report import ReportStream
 # Harvest access roles, weakest first (users.access_roles; manager sub-grants are extra entries).
 ROLE_RANK = {MEMBER: 0, MANAGER: 1, ADMIN: 2}
 CHECK_ATTEMPTS = 3
+UNREADABLE_CONFIG = "__unreadable_config__"  # read_config's note that the file was not a JSON object
 CHECK_RETRY_STATUSES = (429, 500, 502, 503, 504)
 
 
@@ -64,12 +69,42 @@ def forbidden_streams(role: str) -> list[str]:
 
 class SourceHarvest(AbstractSource):
     raise_exception_on_missing_stream = True
+    # The config is checked by validate_config, whose messages name the field and what to fix.
+    check_config_against_spec = False
 
     def __init__(self) -> None:
         super().__init__()
         self._catalog: ConfiguredAirbyteCatalog | None = None
         self._state: dict[str, Mapping[str, Any]] = {}
         self._context: SyncContext | None = None
+
+    # --- input -------------------------------------------------------------------------------
+    @staticmethod
+    def read_config(config_path: str) -> MutableMapping[str, Any]:  # type: ignore[override]
+        try:
+            with open(config_path, encoding="utf-8") as handle:
+                config = json.load(handle)
+        except OSError as error:
+            return {UNREADABLE_CONFIG: f"Cannot read the config file {config_path}: {error.strerror}."}
+        except ValueError as error:
+            return {UNREADABLE_CONFIG: f"The config file {config_path} is not valid JSON ({error})."}
+        return config if isinstance(config, dict) else {UNREADABLE_CONFIG: f"The config file {config_path} must hold a JSON object."}
+
+    @classmethod
+    def read_state(cls, state_path: str) -> List[AirbyteStateMessage]:  # type: ignore[override]
+        return read_state_file(state_path) if state_path else []
+
+    def validate_config(self, config: Mapping[str, Any]) -> HarvestConfig:
+        """Our own checks first (they say what to fix), then the spec's JSON schema for the rest."""
+        if UNREADABLE_CONFIG in config:
+            raise config_error(config[UNREADABLE_CONFIG])
+        harvest = parse_config(config)
+        schema = self.spec(logging.getLogger("airbyte")).connectionSpecification
+        error = best_match(Draft7Validator(schema).iter_errors(config))
+        if error is not None:
+            field = ".".join(str(part) for part in error.absolute_path) or "config"
+            raise config_error(f"`{field}` is invalid: it fails the spec's `{error.validator}` rule. See the spec for its format.")
+        return harvest
 
     # --- check -------------------------------------------------------------------------------
     def check(self, logger: logging.Logger, config: Mapping[str, Any]) -> AirbyteConnectionStatus:
@@ -81,7 +116,7 @@ class SourceHarvest(AbstractSource):
         return AirbyteConnectionStatus(status=status, message=None if succeeded else str(message))
 
     def check_connection(self, logger: logging.Logger, config: Mapping[str, Any]) -> tuple[bool, Optional[Any]]:
-        harvest = parse_config(config)
+        harvest = self.validate_config(config)
         auth = build_authenticator(harvest, config)
         session = requests.Session()
         try:
@@ -131,7 +166,7 @@ class SourceHarvest(AbstractSource):
 
     # --- streams -----------------------------------------------------------------------------
     def streams(self, config: Mapping[str, Any]) -> List[Stream]:
-        harvest = parse_config(config)
+        harvest = self.validate_config(config)
         context = SyncContext(
             config=harvest,
             authenticator=build_authenticator(harvest, config),

@@ -20,6 +20,7 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from ..catalog import StreamSpec
 from ..constants import PAGE_SIZE
 from ..errors import PARSED_BODY_ATTRIBUTE, HarvestErrorHandler, RetryAfterBackoff, harvest_message
+from ..state import cursor_from_state
 from .context import SyncContext, cursor_value
 
 HTTP_FORBIDDEN = 403
@@ -175,7 +176,7 @@ class HarvestStream(HttpStream):
         """Records this stream must deliver: its production from the hub, filtered to its own since."""
         since = self.context.since(self.spec, sync_mode, stream_state)
         cursor = self.spec.cursor
-        newest = self.normalize_cursor(stream_state.get(cursor)) if cursor else None
+        newest = self.saved_cursor(stream_state)
         for record in self.context.hub.records(self, since):
             if cursor:
                 value = cursor_value(record.get(cursor))
@@ -191,10 +192,15 @@ class HarvestStream(HttpStream):
     def normalize_cursor(value: Any) -> str | None:
         return cursor_value(value)
 
+    def saved_cursor(self, stream_state: Mapping[str, Any] | None) -> str | None:
+        if not self.spec.cursor:
+            return None
+        return cursor_from_state(stream_state, self.spec.cursor, self.normalize_cursor, self.name)
+
     @property
     def state(self) -> MutableMapping[str, Any]:
         return {self.spec.cursor: self._cursor_value} if self.spec.cursor and self._cursor_value else {}
 
     @state.setter
     def state(self, value: MutableMapping[str, Any]) -> None:
-        self._cursor_value = self.normalize_cursor((value or {}).get(self.spec.cursor)) if self.spec.cursor else None
+        self._cursor_value = self.saved_cursor(value)

@@ -14,6 +14,7 @@ from requests.auth import AuthBase
 from ..catalog import StreamSpec
 from ..config import HarvestConfig
 from ..constants import DATETIME_FORMAT
+from ..state import cursor_from_state
 from .hub import RecordHub
 
 CANONICAL_LENGTH = len("2024-01-31T12:00:00Z")
@@ -51,7 +52,7 @@ class SyncContext:
         if spec.cursor is None:
             return None
         start = self.config.start
-        saved = cursor_value((state or {}).get(spec.cursor)) if sync_mode == SyncMode.incremental else None
+        saved = cursor_from_state(state, spec.cursor, cursor_value, spec.name) if sync_mode == SyncMode.incremental else None
         if saved:
             start = max(start, datetime.strptime(saved, DATETIME_FORMAT).replace(tzinfo=start.tzinfo) - self.config.lookback)
         return start.strftime(DATETIME_FORMAT)

@@ -70,7 +70,7 @@ class ReportStream(HarvestStream):
         cap = config.end.date() if config.end else None
         last_day = min(cap, self.today()) if cap else self.today()
         windows = report_windows(config.start.date(), last_day, config.reports_window, cap)
-        saved = parse_day(stream_state.get("to")) if sync_mode == SyncMode.incremental else None
+        saved = parse_day(self.saved_cursor(stream_state)) if sync_mode == SyncMode.incremental else None
         if saved is None:
             return windows
         cutoff = saved - timedelta(days=config.reports_lookback_days)
@@ -80,7 +80,7 @@ class ReportStream(HarvestStream):
         if self.spec.report == SNAPSHOT:
             yield from self.fetch(self.spec.path, {})
             return
-        newest = parse_day(stream_state.get("to"))
+        newest = parse_day(self.saved_cursor(stream_state))
         today = self.today()
         for start, to in self.windows_to_read(sync_mode, stream_state):
             params = {"from": start.strftime(REPORT_DATE_FORMAT), "to": to.strftime(REPORT_DATE_FORMAT)}
