@@ -9,6 +9,7 @@ https://help.getharvest.com/api-v2/introduction/overview/pagination/
 from __future__ import annotations
 
 from abc import abstractmethod
+from functools import cached_property
 from typing import Any, Iterable, Iterator, Mapping, MutableMapping, Optional
 
 import requests
@@ -18,6 +19,7 @@ from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy, Err
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from ..catalog import StreamSpec
+from ..coerce import Coercer
 from ..constants import PAGE_SIZE
 from ..errors import PARSED_BODY_ATTRIBUTE, HarvestErrorHandler, RetryAfterBackoff, harvest_message
 from ..state import cursor_from_state
@@ -164,13 +166,19 @@ class HarvestStream(HttpStream):
     def read_records(self, sync_mode: SyncMode, cursor_field: Optional[list[str]] = None,
                      stream_slice: Optional[Mapping[str, Any]] = None,
                      stream_state: Optional[Mapping[str, Any]] = None) -> Iterable[Mapping[str, Any]]:
+        coerce = self.coercer
         try:
-            yield from self.consume(sync_mode, stream_state or {})
+            for record in self.consume(sync_mode, stream_state or {}):
+                yield coerce(record)
         except AirbyteTracedException as error:
             if self.context.config.ignore_forbidden_streams and "403 Forbidden" in (error.message or ""):
                 self.logger.warning(f"{error.message} Skipped because ignore_forbidden_streams is on.")
                 return
             raise
+
+    @cached_property
+    def coercer(self) -> Coercer:
+        return Coercer(self.get_json_schema())
 
     def consume(self, sync_mode: SyncMode, stream_state: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
         """Records this stream must deliver: its production from the hub, filtered to its own since."""
