@@ -8,7 +8,10 @@ through Retry-After (see errors.py).
 
 from __future__ import annotations
 
+import logging
+import time
 from datetime import timedelta
+from typing import Any, Callable, Optional
 
 from airbyte_cdk.sources.streams.call_rate import (
     APIBudget,
@@ -24,7 +27,33 @@ from .config import HarvestConfig
 WINDOW_MARGIN = 1.02
 
 
-def build_api_budget(config: HarvestConfig) -> APIBudget:
+# A wait shorter than this share of the window is pacing, not worth a log line.
+WAIT_LOG_SHARE = 0.05
+WAIT_LOG_SECONDS_MAX = 1.0
+
+
+class HarvestBudget(APIBudget):
+    """The CDK's budget, telling the user when it makes the sync wait, and for how long."""
+
+    def __init__(self, policies: list[MovingWindowCallRatePolicy], log_threshold_seconds: float,
+                 on_wait: Optional[Callable[[Any, float], None]] = None) -> None:
+        super().__init__(policies=policies)
+        self.log_threshold_seconds = log_threshold_seconds
+        self.on_wait = on_wait
+        self.logger = logging.getLogger("airbyte")
+
+    def acquire_call(self, request: Any, block: bool = True, timeout: Optional[float] = None) -> None:
+        started = time.monotonic()
+        super().acquire_call(request, block=block, timeout=timeout)
+        waited = time.monotonic() - started
+        if waited >= self.log_threshold_seconds:
+            path = getattr(request, "path_url", "").split("?")[0]
+            self.logger.info(f"request budget: waited {waited:.1f}s before GET {path} to stay under Harvest's rate limit")
+        if self.on_wait is not None and waited > 0:
+            self.on_wait(request, waited)
+
+
+def build_api_budget(config: HarvestConfig, on_wait: Optional[Callable[[Any, float], None]] = None) -> HarvestBudget:
     limit = config.rate_limit
     reports = MovingWindowCallRatePolicy(
         rates=[Rate(limit.report_requests, timedelta(seconds=limit.report_period_seconds * WINDOW_MARGIN))],
@@ -35,4 +64,5 @@ def build_api_budget(config: HarvestConfig) -> APIBudget:
         matchers=[HttpRequestMatcher(url=config.api_url)],
     )
     # The first matching policy wins: reports before the general one.
-    return APIBudget(policies=[reports, general])
+    threshold = min(WAIT_LOG_SECONDS_MAX, limit.period_seconds * WAIT_LOG_SHARE)
+    return HarvestBudget([reports, general], threshold, on_wait)

@@ -23,6 +23,7 @@ from airbyte_cdk.sources.streams.http.error_handlers import (
 from airbyte_cdk.sources.streams.http.error_handlers.default_error_mapping import DEFAULT_ERROR_MAPPING
 
 from .constants import MAX_RETRIES, RETRY_AFTER_DEFAULT_SECONDS
+from .stats import StreamStats
 
 # Where a parsed body is kept on the response, so that pages are decoded once.
 PARSED_BODY_ATTRIBUTE = "_harvest_body"
@@ -75,11 +76,22 @@ def error_mapping(stream_name: str, account_id: str, oauth: bool) -> dict[Union[
 class HarvestErrorHandler(HttpStatusErrorHandler):
     """The CDK's status handler, plus: a 2xx whose body is not JSON is a transient fault, not data."""
 
-    def __init__(self, logger: logging.Logger, stream_name: str, account_id: str, oauth: bool) -> None:
+    def __init__(self, logger: logging.Logger, stream_name: str, account_id: str, oauth: bool, stats: StreamStats) -> None:
         super().__init__(logger, error_mapping(stream_name, account_id, oauth), max_retries=MAX_RETRIES, max_time=RETRY_MAX_TIME)
         self._stream_name = stream_name
+        self._stats = stats
 
     def interpret_response(self, response_or_exception: Optional[Union[requests.Response, Exception]] = None) -> ErrorResolution:
+        resolution = self._interpret(response_or_exception)
+        self._stats.attempts += 1
+        if resolution.response_action in (ResponseAction.RETRY, ResponseAction.RATE_LIMITED):
+            self._stats.retries += 1
+            self._logger.info(f"retrying: {resolution.error_message}")
+        if isinstance(response_or_exception, requests.Response) and response_or_exception.status_code == 429:
+            self._stats.throttled += 1
+        return resolution
+
+    def _interpret(self, response_or_exception: Optional[Union[requests.Response, Exception]]) -> ErrorResolution:
         if isinstance(response_or_exception, Exception) and not isinstance(response_or_exception, requests.exceptions.InvalidSchema):
             if isinstance(response_or_exception, requests.RequestException):
                 return _retry(f"{self._stream_name}: connection error ({type(response_or_exception).__name__}); retrying.")

@@ -30,6 +30,7 @@ from .config import HarvestConfig, config_error, parse_config
 from .constants import REQUEST_TIMEOUT_SECONDS
 from .errors import harvest_message, retry_after_seconds
 from .state import read_state_file
+from .stats import SyncStats
 from .streams.base import HarvestStream
 from .streams.child import ChildStream
 from .streams.context import SyncContext
@@ -167,11 +168,14 @@ class SourceHarvest(AbstractSource):
     # --- streams -----------------------------------------------------------------------------
     def streams(self, config: Mapping[str, Any]) -> List[Stream]:
         harvest = self.validate_config(config)
+        logger = logging.getLogger("airbyte")
+        stats = SyncStats(logger, harvest.rate_limit.period_seconds / harvest.rate_limit.requests)
         context = SyncContext(
             config=harvest,
             authenticator=build_authenticator(harvest, config),
-            budget=build_api_budget(harvest),
-            logger=logging.getLogger("airbyte"),
+            budget=build_api_budget(harvest, on_wait=stats.budget_wait),
+            logger=logger,
+            stats=stats,
         )
         for spec in STREAMS:  # parents come before their children in the table
             context.streams[spec.name] = stream_class(spec)(spec, context)
@@ -213,6 +217,7 @@ class SourceHarvest(AbstractSource):
         finally:
             if self._context is not None:
                 self._context.hub.close()
+                self._context.stats.summary()
 
 
 def stream_states(state: Optional[List[AirbyteStateMessage]]) -> dict[str, MutableMapping[str, Any]]:

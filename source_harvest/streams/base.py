@@ -8,6 +8,8 @@ https://help.getharvest.com/api-v2/introduction/overview/pagination/
 
 from __future__ import annotations
 
+import logging
+import time
 from abc import abstractmethod
 from functools import cached_property
 from typing import Any, Iterable, Iterator, Mapping, MutableMapping, Optional
@@ -82,7 +84,7 @@ class HarvestStream(HttpStream):
     # --- HTTP ----------------------------------------------------------------------------------
     def get_error_handler(self) -> Optional[ErrorHandler]:
         config = self.context.config
-        return HarvestErrorHandler(self.logger, self.name, config.account_id, config.auth_type == "Client")
+        return HarvestErrorHandler(self.logger, self.name, config.account_id, config.auth_type == "Client", self.context.stats[self.name])
 
     def get_backoff_strategy(self) -> Optional[BackoffStrategy]:
         return RetryAfterBackoff()
@@ -148,7 +150,20 @@ class HarvestStream(HttpStream):
     def fetch(self, path: str, params: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
         """Every record of one Harvest list, page after page through links.next."""
         stream_slice = {"path": path, "params": {"per_page": PAGE_SIZE, **params}}
-        yield from self._read_pages(lambda request, response, state, _slice: self._page_records(response), stream_slice, {})
+        yield from self._read_pages(lambda request, response, state, _slice: self._counted_page(response), stream_slice, {})
+
+    def _counted_page(self, response: requests.Response) -> list[dict[str, Any]]:
+        rows = self._page_records(response)
+        self.context.stats.page(self.name, self._body(response), len(rows))
+        return rows
+
+    def _fetch_next_page(self, stream_slice: Optional[Mapping[str, Any]] = None, stream_state: Optional[Mapping[str, Any]] = None,
+                         next_page_token: Optional[Mapping[str, Any]] = None) -> tuple[requests.PreparedRequest, requests.Response]:
+        started = time.monotonic()
+        request, response = super()._fetch_next_page(stream_slice, stream_state, next_page_token)
+        if self.logger.isEnabledFor(logging.DEBUG):
+            self.logger.debug(f"{request.method} {request.path_url} -> {response.status_code} in {time.monotonic() - started:.3f}s")
+        return request, response
 
     def fetch_one(self, path: str) -> dict[str, Any]:
         """A singleton endpoint (/company, /users/me): the body is the record."""
@@ -156,6 +171,7 @@ class HarvestStream(HttpStream):
         if response.status_code == HTTP_FORBIDDEN:
             raise self._forbidden(response)
         body = self._body(response)
+        self.context.stats.page(self.name, body, 1)
         return body if isinstance(body, dict) else {}
 
     # --- what this stream yields ------------------------------------------------------------
@@ -167,14 +183,20 @@ class HarvestStream(HttpStream):
                      stream_slice: Optional[Mapping[str, Any]] = None,
                      stream_state: Optional[Mapping[str, Any]] = None) -> Iterable[Mapping[str, Any]]:
         coerce = self.coercer
+        stats = self.context.stats
+        stats.start(self.name)
+        counters = stats[self.name]
         try:
             for record in self.consume(sync_mode, stream_state or {}):
+                counters.records += 1
                 yield coerce(record)
         except AirbyteTracedException as error:
             if self.context.config.ignore_forbidden_streams and "403 Forbidden" in (error.message or ""):
                 self.logger.warning(f"{error.message} Skipped because ignore_forbidden_streams is on.")
+                stats.finish(self.name, None)
                 return
             raise
+        stats.finish(self.name, dict(self.state))
 
     @cached_property
     def coercer(self) -> Coercer:

@@ -33,6 +33,9 @@ class ChildStream(HarvestStream):
             if parent_id is None or parent_id in visited:
                 continue
             visited.add(parent_id)
+            counters = self.context.stats[self.name]
+            counters.parents_visited += 1
+            counters.parents_total = max(self.context.stats[spec.parent].total_entries or 0, counters.parents_visited)  # type: ignore[index]
             try:
                 for record in self.fetch(spec.path.format(parent_id=parent_id), params):
                     record[spec.parent_key] = parent_id  # type: ignore[index]

@@ -15,6 +15,7 @@ from ..catalog import StreamSpec
 from ..config import HarvestConfig
 from ..constants import DATETIME_FORMAT
 from ..state import cursor_from_state
+from ..stats import SyncStats
 from .hub import RecordHub
 
 CANONICAL_LENGTH = len("2024-01-31T12:00:00Z")
@@ -44,6 +45,7 @@ class SyncContext:
     authenticator: AuthBase
     budget: APIBudget
     logger: logging.Logger
+    stats: SyncStats
     hub: RecordHub = field(default_factory=RecordHub)
     streams: dict[str, HarvestStream] = field(default_factory=dict)
 
