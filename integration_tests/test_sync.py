@@ -1,0 +1,157 @@
+"""End to end on the sandbox: a full sync delivers exactly Harvest's records; an incremental one, the changes."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from integration_tests.conftest import Connector, expected_requests
+from source_harvest.catalog import STREAMS, STREAMS_BY_NAME
+
+# stream -> (sandbox collection, function giving a record's primary key), for every non-report stream.
+ENTITY = {
+    "clients": "clients", "contacts": "contacts", "users": "users", "roles": "roles", "projects": "projects", "tasks": "tasks",
+    "project_tasks": "task_assignments", "project_users": "user_assignments", "time_entries": "time_entries",
+    "expenses": "expenses", "expense_categories": "expense_categories", "invoices": "invoices",
+    "invoice_item_categories": "invoice_item_categories", "estimates": "estimates", "estimate_item_categories": "estimate_item_categories",
+    "invoice_messages": "invoice_messages", "invoice_payments": "invoice_payments", "estimate_messages": "estimate_messages",
+    "billable_rates": "billable_rates", "cost_rates": "cost_rates", "user_projects": "project_assignments",
+}
+
+
+def expected_keys(sandbox, stream: str) -> set[Any]:
+    if stream in ENTITY:
+        return {r["id"] for r in sandbox.records(ENTITY[stream])}
+    if stream in ("invoice_line_items", "estimate_line_items"):
+        return {item["id"] for parent in sandbox.records(stream.split("_")[0] + "s") for item in parent["line_items"]}
+    if stream == "user_roles":
+        return {(user, role["id"]) for role in sandbox.records("roles") for user in role["user_ids"]}
+    if stream == "user_project_tasks":
+        return {(a["_parent_id"], t["id"]) for a in sandbox.records("project_assignments") for t in a["task_assignments"]}
+    refs = [(e["id"], e["external_reference"]["id"]) for e in sandbox.records("time_entries") if e.get("external_reference")]
+    if stream == "time_entry_external_reference":
+        return set(refs)
+    if stream == "external_reference":
+        return {ref for _, ref in refs}
+    if stream == "company":
+        return {sandbox.records("company")[0]["base_uri"]} if hasattr(sandbox, "records") else set()
+    raise KeyError(stream)
+
+
+def key_of(stream: str, record: dict[str, Any]) -> Any:
+    key = STREAMS_BY_NAME[stream].primary_key
+    return record[key[0]] if len(key) == 1 else tuple(record[k] for k in key)
+
+
+@pytest.fixture
+def full_sync(connector: Connector, sandbox):
+    run = connector.read()
+    return run
+
+
+def test_full_sync_succeeds_with_every_stream_non_empty(full_sync) -> None:
+    assert full_sync.exit_code == 0, full_sync.errors()
+    assert not full_sync.errors()
+    empty = [spec.name for spec in STREAMS if full_sync.count(spec.name) == 0]
+    assert empty == []
+
+
+@pytest.mark.parametrize("stream", [s.name for s in STREAMS if not s.report and s.name != "company"])
+def test_full_sync_delivers_exactly_the_sandbox_records(full_sync, sandbox, stream: str) -> None:
+    delivered = [key_of(stream, r) for r in full_sync.records[stream]]
+    duplicates = [k for k, n in Counter(delivered).items() if n > 1]
+    assert duplicates == []
+    expected = expected_keys(sandbox, stream)
+    assert set(delivered) == expected, (len(set(delivered) - expected), len(expected - set(delivered)))
+
+
+@pytest.mark.parametrize("stream", [s.name for s in STREAMS if s.report])
+def test_report_rows_have_unique_keys_and_windows(full_sync, stream: str) -> None:
+    rows = full_sync.records[stream]
+    keys = [key_of(stream, r) for r in rows]
+    assert rows and len(keys) == len(set(keys))
+    if STREAMS_BY_NAME[stream].report == "windowed":
+        assert all(r["from"] <= r["to"] for r in rows)
+
+
+def test_full_sync_request_count_is_the_minimum(full_sync, sandbox) -> None:
+    stats = sandbox.stats()
+    made = {k: v for k, v in stats["by_endpoint"].items() if "/reports/" not in k}
+    assert made == expected_requests(sandbox)
+    assert stats["throttled"] == 0
+    assert set(stats["methods"]) == {"GET"}  # read-only by construction
+
+
+def test_second_sync_with_saved_state_brings_almost_nothing(connector: Connector, sandbox) -> None:
+    first = connector.read()
+    sandbox.reset_stats()
+    second = connector.read(state=first.state())
+    assert second.exit_code == 0
+    for spec in STREAMS:
+        if spec.report or not spec.cursor:
+            continue
+        saved = datetime.strptime(first.stream_state(spec.name)[spec.cursor], "%Y-%m-%dT%H:%M:%SZ")
+        window_start = (saved - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        # Nothing changed in Harvest: only rows inside the lookback overlap come back.
+        assert all(r[spec.cursor] >= window_start for r in second.records[spec.name]), spec.name
+        assert second.count(spec.name) <= max(5, first.count(spec.name) // 20), spec.name
+    per_parent = {k: v for k, v in sandbox.stats()["by_endpoint"].items() if "{id}" in k}
+    users = len(sandbox.records("users"))
+    # Rates (no change signal) still visit every user; other parents only inside the lookback overlap.
+    assert per_parent.pop("GET /v2/users/{id}/billable_rates") == users
+    assert per_parent.pop("GET /v2/users/{id}/cost_rates") == users
+    assert all(visits <= 5 for visits in per_parent.values()), per_parent
+    assert sum(per_parent.values()) < len(sandbox.records("invoices")) // 4
+
+
+def test_incremental_sync_after_edits_delivers_every_change_and_little_else(connector: Connector, sandbox) -> None:
+    first = connector.read()
+    invoice = sandbox.records("invoices")[0]
+    client = sandbox.records("clients")[0]
+    entry = sandbox.records("time_entries")[-1]  # an old entry, edited now
+    assignment = sandbox.records("user_assignments")[0]
+    sandbox.update("clients", client["id"], {"name": "Renamed Co"})
+    sandbox.update("time_entries", entry["id"], {"notes": "edited"})
+    payment = sandbox.create("invoice_payments", {"_parent_id": invoice["id"], "amount": 10.0, "notes": "late payment"})
+    sandbox.update("user_assignments", assignment["id"], {"hourly_rate": 321.0})
+    sandbox.reset_stats()
+
+    second = connector.read(state=first.state())
+    assert second.exit_code == 0, second.errors()
+    changed = {
+        "clients": {client["id"]}, "time_entries": {entry["id"]}, "invoice_payments": {payment["id"]},
+        "invoices": {invoice["id"]},  # the payment moved the invoice
+        "invoice_line_items": {i["id"] for i in invoice["line_items"]},
+        "project_users": {assignment["id"]}, "user_projects": {assignment["id"]},
+    }
+    for stream, ids in changed.items():
+        delivered = {r["id"] for r in second.records[stream]}
+        assert ids <= delivered, stream
+    assert {r["name"] for r in second.records["clients"] if r["id"] == client["id"]} == {"Renamed Co"}
+    assert {r["notes"] for r in second.records["time_entries"] if r["id"] == entry["id"]} == {"edited"}
+    for spec in STREAMS:  # anything else is inside the lookback overlap of the saved cursor
+        if spec.report or not spec.cursor or spec.name in ("billable_rates", "cost_rates"):
+            continue
+        saved = datetime.strptime(first.stream_state(spec.name)[spec.cursor], "%Y-%m-%dT%H:%M:%SZ")
+        window_start = (saved - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        others = [r for r in second.records[spec.name] if r.get("id") not in changed.get(spec.name, set())]
+        assert all(r[spec.cursor] >= window_start for r in others), spec.name
+    by_endpoint = sandbox.stats()["by_endpoint"]
+    assert by_endpoint["GET /v2/invoices/{id}/payments"] <= 5 and by_endpoint["GET /v2/invoices/{id}/messages"] <= 5
+    assert by_endpoint["GET /v2/users/{id}/project_assignments"] <= 5
+
+
+def test_state_round_trips_and_is_small(connector: Connector) -> None:
+    first = connector.read()
+    states = first.state()
+    assert {s["stream"]["stream_descriptor"]["name"] for s in states} >= {s.name for s in STREAMS if s.cursor}
+    for state in states:
+        assert len(str(state["stream"]["stream_state"])) < 200
+    again = connector.read(state=states)
+    for state in again.state():
+        name = state["stream"]["stream_descriptor"]["name"]
+        if STREAMS_BY_NAME[name].cursor and not STREAMS_BY_NAME[name].report:
+            assert state["stream"]["stream_state"] == first.stream_state(name)
