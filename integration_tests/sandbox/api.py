@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from . import reports
-from .access import ROLE_MANAGER, Principal, TokenBook, principal_for
+from .access import ROLE_MANAGER, ROLE_MEMBER, Principal, TokenBook, principal_for
 from .limits import RateLimits, retry_after_seconds
 from .store import Ordered, Record, SortKey, Store
 from .timefmt import parse_iso_datetime, parse_report_date, updated_since_bound
@@ -35,6 +35,7 @@ INVOICES_DEFAULT_PER_PAGE = 100  # documented default of GET /invoices (harvest-
 REPORT_MAX_RANGE_DAYS = 365
 QUERY_CACHE_ENTRIES_MAX = 256
 PAGING_PARAMS = frozenset({"page", "cursor", "per_page", "ref"})
+USER_GROUPED = frozenset({"time_entries", "expenses"})  # store groups these by user id
 
 ADMIN_ONLY = "admin"
 MANAGERS = "managers"  # Administrator, or Manager limited to teammates / managed projects
@@ -392,7 +393,7 @@ class HarvestApi:
         self.require_user_agent(request)
         token = self.bearer_token(request)
         user_id = self.tokens.user_of(token) if token else None
-        if user_id is None:
+        if user_id is None or user_id not in self.store["users"].by_id:  # a deleted user's token is revoked
             return json_response(401, INVALID_TOKEN)
         account_id = request.header("Harvest-Account-Id") or request.param("account_id") or ""
         if account_id.strip() != str(self.store.account.account_id):
@@ -571,6 +572,9 @@ class HarvestApi:
         if cached is not None:
             return cached
         base = self.base_rows(spec, parent_id)
+        if spec.source in USER_GROUPED and spec.rows == ROWS_COLLECTION and principal.role == ROLE_MEMBER:
+            base = self.store[spec.source].view(principal.user_id)  # exactly the rows a Member may see
+            predicates.remove(visible)
         if bound is not None:
             table = self.store.collections.get(spec.source)
             selective = table is not None and spec.rows == ROWS_COLLECTION and parent_id is None

@@ -637,7 +637,7 @@ class Factory:
             "due_date": day_string(issue_day + PAYMENT_TERM_DAYS[term]),
             "payment_term": term,
             "payment_options": rng.choice(([], ["credit_card"], ["ach", "credit_card"], ["paypal"])),
-            "sent_at": epoch_string(created + SECONDS_PER_HOUR) if sent else None,
+            "sent_at": epoch_string(min(created + SECONDS_PER_HOUR, updated)) if sent else None,
             "paid_at": None,
             "paid_date": None,
             "closed_at": None,
@@ -665,7 +665,7 @@ class Factory:
     ) -> Record:
         rng = self.rng
         amounts = self.totals(line_items)
-        sent_at = epoch_string(created + SECONDS_PER_HOUR) if state != "draft" else None
+        sent_at = epoch_string(min(created + SECONDS_PER_HOUR, updated)) if state != "draft" else None
         decided = epoch_string(min(updated, created + 3 * SECONDS_PER_DAY))
         return {
             "id": record_id,

@@ -276,6 +276,9 @@ class Mutator:
                 self.overlay(record, fields)
                 if collection in ("invoices", "estimates") and "line_items" in fields:
                     record.update(invoice_amounts(record["line_items"], record["tax"], record["tax2"], record["discount"]))
+                    if collection == "invoices":
+                        paid = sum(row["amount"] for row in self.store["invoice_payments"].view(record_id).rows)
+                        record["due_amount"] = max(round(record["amount"] - paid, 2), 0.0)
                 if "updated_at" not in fields:
                     record["updated_at"] = now_string()
             finally:
@@ -316,11 +319,10 @@ class Mutator:
             self.remove_children("user_assignments", record_id)
             self.remove_children("billable_rates", record_id)
             self.remove_children("cost_rates", record_id)
-            stamp = now_string()
-            for role in store["roles"].ordered.rows:
+            for role in list(store["roles"].ordered.rows):
                 if record_id in role["user_ids"]:
-                    role["user_ids"] = [user_id for user_id in role["user_ids"] if user_id != record_id]
-                    role["updated_at"] = stamp
+                    remaining = [user_id for user_id in role["user_ids"] if user_id != record_id]
+                    self.edit_parent("roles", role["id"], {"user_ids": remaining})
             store.account.teammates.pop(record_id, None)
             for team in store.account.teammates.values():
                 team.discard(record_id)

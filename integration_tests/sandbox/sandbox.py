@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+import weakref
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
@@ -29,7 +30,7 @@ LOOPBACK_HOST = "127.0.0.1"
 DEFAULT_OAUTH_EXPIRES_IN_SECONDS = 64799  # 18 h, as in Harvest's OAuth examples
 MUTATION_SEED_SALT = 0x0DD5_EED5
 TOKEN_KINDS = ("admin", "manager", "member", "oauth")
-SERVER_POLL_SECONDS = 0.5
+SERVER_POLL_SECONDS = 0.05  # how fast stop() is noticed
 
 
 def default_anchor() -> date:
@@ -85,7 +86,13 @@ class Sandbox:
         self.faults = FaultInjector(seed, fault_rate, fault_kinds)
         self.api = HarvestApi(self.store, self.tokens, self.limits, page_size_cap)
         mutation_factory = Factory(random.Random(seed ^ MUTATION_SEED_SALT), self.store)
-        self.app = SandboxApp(self.store, self.api, Mutator(self.store, mutation_factory), self.faults, self.info)
+        info = weakref.WeakMethod(self.info)  # no Sandbox <-> app cycle: a dropped Sandbox frees by refcount
+
+        def current_info() -> dict[str, Any]:
+            method = info()
+            return {} if method is None else method()
+
+        self.app = SandboxApp(self.store, self.api, Mutator(self.store, mutation_factory), self.faults, current_info)
         self._server: SandboxHTTPServer | None = None
         self._thread: threading.Thread | None = None
 

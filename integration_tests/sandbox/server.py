@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
+import traceback
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -156,7 +158,11 @@ class SandboxHandler(BaseHTTPRequestHandler):
             host=self.headers.get("Host") or f"{self.server.server_address[0]}:{self.server.server_address[1]}",
         )
         if fault is None:
-            response = app.api.handle(request)
+            try:
+                response = app.api.handle(request)
+            except Exception:  # a sandbox bug must not look like a dropped connection
+                traceback.print_exc(file=sys.stderr)
+                response = json_response(500, {"message": "Sandbox internal error (a bug in the sandbox, not a fault)."})
             if counted:
                 app.stats.record(self.command, path, str(response.status), per_page=per_page)
             self.send(response)

@@ -43,8 +43,8 @@ COLLECTION_SPECS: tuple[CollectionSpec, ...] = (
     CollectionSpec("tasks"),
     CollectionSpec("task_assignments", group_by="project"),
     CollectionSpec("user_assignments", group_by="user"),
-    CollectionSpec("time_entries", order=ORDER_SPENT_DATE_DESC),
-    CollectionSpec("expenses", order=ORDER_SPENT_DATE_DESC),
+    CollectionSpec("time_entries", order=ORDER_SPENT_DATE_DESC, group_by="user"),  # a Member's rows: one lookup
+    CollectionSpec("expenses", order=ORDER_SPENT_DATE_DESC, group_by="user"),
     CollectionSpec("expense_categories"),
     CollectionSpec("invoices", order=ORDER_ISSUE_DATE_DESC),
     CollectionSpec("invoice_messages", parent="invoices"),
