@@ -106,7 +106,14 @@ def test_tiny_scale_still_fills_every_collection_with_realistic_odd_data() -> No
     assert running and all(entry["ended_time"] is None and entry["timer_started_at"] for entry in running)
     assert {entry["client"]["currency"] for entry in entries} == {"USD", "EUR", "GBP"}
     assert all(expense["units"] == 1.0 or expense["expense_category"]["unit_price"] for expense in sandbox.records("expenses"))
-    for child in ("invoice_messages", "invoice_payments", "estimate_messages", "billable_rates", "cost_rates", "project_assignments"):
+    for child in (
+        "invoice_messages",
+        "invoice_payments",
+        "estimate_messages",
+        "billable_rates",
+        "cost_rates",
+        "project_assignments",
+    ):
         assert all("_parent_id" in row for row in sandbox.records(child)), child
 
 
@@ -317,9 +324,7 @@ def test_exceeding_the_limit_returns_429_with_retry_after() -> None:
         session = requests.Session()
         statuses = []
         for _ in range(101):
-            response = session.get(
-                sandbox.url + "reports/project_budget", headers=headers(sandbox), timeout=10
-            )
+            response = session.get(sandbox.url + "reports/project_budget", headers=headers(sandbox), timeout=10)
             statuses.append(response.status_code)
         assert statuses[:100] == [200] * 100
         assert response.status_code == 429
@@ -391,9 +396,11 @@ def test_payments_and_messages_update_their_invoice(fresh: Sandbox) -> None:
     fresh.delete("invoice_payments", payment["id"])
     reopened = get(fresh, f"invoices/{invoice['id']}").json()
     assert reopened["state"] == "open" and reopened["due_amount"] == pytest.approx(invoice["due_amount"])
-    draft = next(row for row in fresh.records("estimates") if row["state"] == "draft") if any(
-        row["state"] == "draft" for row in fresh.records("estimates")
-    ) else fresh.create("estimates", {})
+    draft = (
+        next(row for row in fresh.records("estimates") if row["state"] == "draft")
+        if any(row["state"] == "draft" for row in fresh.records("estimates"))
+        else fresh.create("estimates", {})
+    )
     fresh.create("estimate_messages", {"_parent_id": draft["id"], "event_type": "send"})
     sent = get(fresh, f"estimates/{draft['id']}").json()
     assert sent["state"] == "sent" and recent(sent["updated_at"]) and sent["sent_at"]
@@ -492,8 +499,21 @@ def test_fault_injection_produces_each_kind(fresh: Sandbox, kind: str) -> None:
 def test_cli_prints_one_json_line_writes_config_and_exits_on_sigterm(tmp_path: Path) -> None:
     config_path = tmp_path / "config.json"
     process = subprocess.Popen(
-        [sys.executable, "-m", "integration_tests.sandbox", "--port", "0", "--scale", "0.01", "--anchor", ANCHOR,
-         "--config-out", str(config_path), "--config-token", "member"],
+        [
+            sys.executable,
+            "-m",
+            "integration_tests.sandbox",
+            "--port",
+            "0",
+            "--scale",
+            "0.01",
+            "--anchor",
+            ANCHOR,
+            "--config-out",
+            str(config_path),
+            "--config-token",
+            "member",
+        ],
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -509,8 +529,11 @@ def test_cli_prints_one_json_line_writes_config_and_exits_on_sigterm(tmp_path: P
         assert config["api_url"] == info["url"] and config["credentials"]["api_token"] == info["member_token"]
         response = requests.get(
             info["url"] + "users/me",
-            headers={"Authorization": f"Bearer {info['admin_token']}", "Harvest-Account-Id": info["account_id"],
-                     "User-Agent": USER_AGENT},
+            headers={
+                "Authorization": f"Bearer {info['admin_token']}",
+                "Harvest-Account-Id": info["account_id"],
+                "User-Agent": USER_AGENT,
+            },
             timeout=10,
         )
         assert response.status_code == 200

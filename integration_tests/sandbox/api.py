@@ -133,9 +133,7 @@ TOP_LEVEL = {
         ListSpec("projects", "projects", "projects", True, ("is_active", "client_id"), access=MANAGERS),
         ListSpec("tasks", "tasks", "tasks", True, ("is_active",)),
         ListSpec("task_assignments", "task_assignments", "task_assignments", True, ("is_active",), access=MANAGERS),
-        ListSpec(
-            "user_assignments", "user_assignments", "user_assignments", True, ("user_id", "is_active"), access=MANAGERS
-        ),
+        ListSpec("user_assignments", "user_assignments", "user_assignments", True, ("user_id", "is_active"), access=MANAGERS),
         ListSpec(
             "time_entries",
             "time_entries",
@@ -170,21 +168,13 @@ TOP_LEVEL = {
     )
 }
 NESTED = {
-    ("invoices", "messages"): ListSpec(
-        "invoice_messages", "invoice_messages", "invoice_messages", True, parent="invoices"
-    ),
-    ("invoices", "payments"): ListSpec(
-        "invoice_payments", "invoice_payments", "invoice_payments", True, parent="invoices"
-    ),
-    ("estimates", "messages"): ListSpec(
-        "estimate_messages", "estimate_messages", "estimate_messages", True, parent="estimates"
-    ),
+    ("invoices", "messages"): ListSpec("invoice_messages", "invoice_messages", "invoice_messages", True, parent="invoices"),
+    ("invoices", "payments"): ListSpec("invoice_payments", "invoice_payments", "invoice_payments", True, parent="invoices"),
+    ("estimates", "messages"): ListSpec("estimate_messages", "estimate_messages", "estimate_messages", True, parent="estimates"),
     ("users", "billable_rates"): ListSpec(
         "billable_rates", "billable_rates", "billable_rates", True, updated_since=False, parent="users"
     ),
-    ("users", "cost_rates"): ListSpec(
-        "cost_rates", "cost_rates", "cost_rates", True, updated_since=False, parent="users"
-    ),
+    ("users", "cost_rates"): ListSpec("cost_rates", "cost_rates", "cost_rates", True, updated_since=False, parent="users"),
     ("users", "project_assignments"): ListSpec(
         "project_assignments",
         "project_assignments",
@@ -268,7 +258,7 @@ def decode_cursor(text: str) -> tuple[str, int]:
     try:
         padded = text + "=" * (-len(text) % 4)
         value = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        (direction, inner), = value.items()
+        ((direction, inner),) = value.items()
         record_id = inner["id"]
     except (ValueError, binascii.Error, AttributeError, KeyError, TypeError) as error:
         raise fail(422, "Invalid cursor") from error
@@ -331,7 +321,7 @@ class HarvestApi:
 
     def identity(self, request: Request, rate_limited: bool) -> Response:
         self.require_user_agent(request)
-        route = request.path[len(IDENTITY_PREFIX):].strip("/")
+        route = request.path[len(IDENTITY_PREFIX) :].strip("/")
         if route == "oauth2/token":
             if request.method != "POST":
                 return json_response(405, {"message": "Use POST for oauth2/token."})
@@ -380,10 +370,13 @@ class HarvestApi:
             },
             "accounts": [
                 # Forecast first: clients that take accounts[0] pick the wrong product.
-                {"id": account.forecast_account_id, "name": account.account_name, "product": "forecast",
-                 "google_sign_in_required": False},
-                {"id": account.account_id, "name": account.account_name, "product": "harvest",
-                 "google_sign_in_required": False},
+                {
+                    "id": account.forecast_account_id,
+                    "name": account.account_name,
+                    "product": "forecast",
+                    "google_sign_in_required": False,
+                },
+                {"id": account.account_id, "name": account.account_name, "product": "harvest", "google_sign_in_required": False},
             ],
         }
 
@@ -403,8 +396,10 @@ class HarvestApi:
         if throttled is not None:
             return throttled
         if request.method != "GET":
-            return json_response(405, {"message": "The sandbox serves GET requests only; use the /_sandbox control API to change data."})
-        segments = [segment for segment in request.path[len(API_PREFIX):].split("/") if segment]
+            return json_response(
+                405, {"message": "The sandbox serves GET requests only; use the /_sandbox control API to change data."}
+            )
+        segments = [segment for segment in request.path[len(API_PREFIX) :].split("/") if segment]
         with self.store.lock:
             if self._cache_version != self.store.version:
                 self._cache.clear()
@@ -546,9 +541,7 @@ class HarvestApi:
             for sort_key, user in zip(users.keys, users.rows, strict=True):
                 if user["id"] in teammates:
                     result.keys.append(sort_key)
-                    result.rows.append(
-                        {key: user[key] for key in ("id", "first_name", "last_name", "email")}
-                    )
+                    result.rows.append({key: user[key] for key in ("id", "first_name", "last_name", "email")})
             return result
         if spec.rows == ROWS_PROJECT_USER_ASSIGNMENTS:
             everyone = store["user_assignments"].ordered
@@ -641,7 +634,7 @@ class HarvestApi:
         else:
             explicit_page = max(1, parse_int("page", page_text)) if page_text else 1
             start = (explicit_page - 1) * size
-        rows = ordered.rows[start:start + size]
+        rows = ordered.rows[start : start + size]
         has_next = start + size < total
         has_previous = start > 0
         base = f"http://{request.host}{request.path}"

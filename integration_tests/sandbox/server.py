@@ -35,7 +35,9 @@ MAINTENANCE_PAGE = (
 
 def error_page(status: str) -> bytes:
     text = FAULT_STATUS_TEXT[status]
-    return f"<!DOCTYPE html><html><head><title>{status} {text}</title></head><body><h1>{status} {text}</h1></body></html>".encode()
+    return (
+        f"<!DOCTYPE html><html><head><title>{status} {text}</title></head><body><h1>{status} {text}</h1></body></html>".encode()
+    )
 
 
 class SandboxApp:
@@ -57,7 +59,7 @@ class SandboxApp:
         self.info = info
 
     def control(self, method: str, path: str, body: bytes) -> Response:
-        route = [segment for segment in path[len(CONTROL_PREFIX):].split("/") if segment]
+        route = [segment for segment in path[len(CONTROL_PREFIX) :].split("/") if segment]
         try:
             payload = json.loads(body or b"{}") if method in ("POST", "PATCH") else {}
         except ValueError:

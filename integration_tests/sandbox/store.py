@@ -59,9 +59,7 @@ COLLECTION_SPECS: tuple[CollectionSpec, ...] = (
 SPEC_BY_NAME = {spec.name: spec for spec in COLLECTION_SPECS}
 PROJECT_ASSIGNMENTS = "project_assignments"  # a view over active user_assignments, per user
 ALL_COLLECTION_NAMES = tuple(spec.name for spec in COLLECTION_SPECS) + (PROJECT_ASSIGNMENTS,)
-CHILD_PARENTS = {spec.name: spec.parent for spec in COLLECTION_SPECS if spec.parent} | {
-    PROJECT_ASSIGNMENTS: "users"
-}
+CHILD_PARENTS = {spec.name: spec.parent for spec in COLLECTION_SPECS if spec.parent} | {PROJECT_ASSIGNMENTS: "users"}
 
 
 def _datetime_number(text: str) -> int:
@@ -231,9 +229,7 @@ class RefBook:
                 {"id": record_id, "name": record["name"], "currency": record["currency"]},
             )
         elif collection == "projects":
-            self._put(
-                self.project, record_id, {"id": record_id, "name": record["name"], "code": record["code"]}
-            )
+            self._put(self.project, record_id, {"id": record_id, "name": record["name"], "code": record["code"]})
         elif collection == "users":
             self._put(self.user, record_id, {"id": record_id, "name": user_name(record)})
         elif collection == "tasks":

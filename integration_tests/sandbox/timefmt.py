@@ -19,9 +19,7 @@ EPOCH_ORDINAL = EPOCH_DATE.toordinal()
 
 # Strict ISO 8601 as Harvest accepts it for updated_since: a "T" separator, optional fraction,
 # "Z" or a numeric offset (a missing zone is read as UTC). A space separator is rejected (400).
-_ISO_DATETIME = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-]\d{2}:?\d{2})?$"
-)
+_ISO_DATETIME = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-]\d{2}:?\d{2})?$")
 _COMPACT_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
 _DASHED_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 
