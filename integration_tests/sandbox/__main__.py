@@ -14,12 +14,13 @@ import threading
 from types import FrameType
 
 from .limits import FAULT_KINDS
-from .sandbox import DEFAULT_OAUTH_EXPIRES_IN_SECONDS, TOKEN_KINDS, Sandbox
+from .sandbox import DEFAULT_OAUTH_EXPIRES_IN_SECONDS, LOOPBACK_HOST, TOKEN_KINDS, Sandbox
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m integration_tests.sandbox", description=__doc__)
-    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: any free port)")
+    parser.add_argument("--port", type=int, default=0, help="port (0: any free port)")
+    parser.add_argument("--host", default=LOOPBACK_HOST, help="interface to bind (default 127.0.0.1, loopback only)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--scale", type=float, default=1.0, help="1 = 20,000 time entries")
     parser.add_argument("--time-scale", type=float, default=1.0, help="multiplies the rate-limit windows")
@@ -50,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         oauth_expires_in=args.oauth_expires_in,
         fault_kinds=kinds,
         port=args.port,
+        host=args.host,
     ).start()
     stop = threading.Event()
 

@@ -22,7 +22,7 @@ import copy
 import gc
 from typing import Any
 
-from .factory import Factory, invoice_amounts
+from .factory import Factory, invoice_amounts, rounded_up_hours
 from .store import CHILD_PARENTS, PROJECT_ASSIGNMENTS, SPEC_BY_NAME, Record, Store
 from .timefmt import SECONDS_PER_DAY, day_index_of, now_string, parse_date, utc_now
 
@@ -30,6 +30,7 @@ PARENT_FIELD = "_parent_id"
 REFERENCE_FIELDS = ("client", "project", "user", "task", "expense_category")
 DEFAULT_HOURS = 1.0
 CONTAINER_TYPES = (dict, list)
+COMPANY = "company"  # records("company") -> [the /v2/company object]
 
 
 class MutationError(Exception):
@@ -70,7 +71,7 @@ class Mutator:
     # --- helpers -------------------------------------------------------------------------------
 
     def collection_name(self, name: str) -> str:
-        if name not in SPEC_BY_NAME and name != PROJECT_ASSIGNMENTS:
+        if name not in SPEC_BY_NAME and name != PROJECT_ASSIGNMENTS:  # company is read-only here
             raise MutationError(404, f"unknown collection {name!r}")
         return name
 
@@ -229,18 +230,15 @@ class Mutator:
 
     def build_entry(self, collection: str, record_id: int, now: int, fields: dict[str, Any]) -> Record:
         store, factory = self.store, self.factory
-        user_id = self.reference_id(fields, "user") or store.account.admin_id
+        user_id = self.reference_id(fields, "user")
         project_id = self.reference_id(fields, "project")
-        candidates = [
-            row
-            for row in store["user_assignments"].view(user_id).rows
-            if project_id is None or row["project"]["id"] == project_id
-        ]
+        pool = store["user_assignments"].ordered.rows if user_id is None else store["user_assignments"].view(user_id).rows
+        candidates = [row for row in pool if project_id is None or row["project"]["id"] == project_id]
         if not candidates:
             raise MutationError(422, f"user {user_id} is not assigned to project {project_id}")
         assignment = candidates[0]
         project = self.row("projects", assignment["project"]["id"])
-        user = self.row("users", user_id)
+        user = self.row("users", assignment["user"]["id"])
         spent_text = fields.get("spent_date")
         spent_day = now // SECONDS_PER_DAY if spent_text is None else self.day_of(spent_text)
         if collection == "expenses":
@@ -295,6 +293,13 @@ class Mutator:
                     if collection == "invoices":
                         paid = sum(row["amount"] for row in self.store["invoice_payments"].view(record_id).rows)
                         record["due_amount"] = max(round(record["amount"] - paid, 2), 0.0)
+                if collection == "time_entries" and "hours" in fields:
+                    for derived, value in (
+                        ("hours_without_timer", record["hours"]),
+                        ("rounded_hours", rounded_up_hours(record["hours"])),
+                    ):
+                        if derived not in fields:
+                            record[derived] = value
                 if "updated_at" not in fields:
                     record["updated_at"] = now_string()
             finally:
@@ -409,6 +414,8 @@ class Mutator:
 def records(store: Store, name: str) -> list[Record]:
     """Everything an Administrator would get for a collection; children carry ``_parent_id``."""
     with store.lock:
+        if name == COMPANY:
+            return export([store.company])
         if name == PROJECT_ASSIGNMENTS:
             result = []
             for user in store["users"].ordered.rows:

@@ -50,7 +50,7 @@ class Sandbox:
     """A deterministic Harvest account behind a local HTTP server.
 
     Data is generated in the constructor (so ``records()`` works before ``start()``); ``start()``
-    binds 127.0.0.1 and serves in a daemon thread.
+    binds 127.0.0.1 (or ``host``) and serves in a daemon thread.
     """
 
     def __init__(
@@ -66,6 +66,7 @@ class Sandbox:
         oauth_expires_in: int = DEFAULT_OAUTH_EXPIRES_IN_SECONDS,
         fault_kinds: list[str] | None = None,
         port: int = 0,
+        host: str = LOOPBACK_HOST,
     ) -> None:
         if scale <= 0:
             raise ValueError("scale must be positive")
@@ -78,6 +79,7 @@ class Sandbox:
         self.time_scale = time_scale
         self.anchor = parse_anchor(anchor)
         self.port = port
+        self.host = host  # interface to bind; URLs always name the loopback address
         started = time.perf_counter()
         self.store = generate(seed, scale, self.anchor)
         self.generation_seconds = time.perf_counter() - started
@@ -101,7 +103,7 @@ class Sandbox:
     def start(self, port: int | None = None) -> Sandbox:
         if self._server is not None:
             return self
-        self._server = SandboxHTTPServer((LOOPBACK_HOST, self.port if port is None else port), self.app)
+        self._server = SandboxHTTPServer((self.host, self.port if port is None else port), self.app)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(
             target=self._server.serve_forever,
