@@ -106,6 +106,8 @@ def test_tiny_scale_still_fills_every_collection_with_realistic_odd_data() -> No
     assert running and all(entry["ended_time"] is None and entry["timer_started_at"] for entry in running)
     assert {entry["client"]["currency"] for entry in entries} == {"USD", "EUR", "GBP"}
     assert all(expense["units"] == 1.0 or expense["expense_category"]["unit_price"] for expense in sandbox.records("expenses"))
+    assert sandbox.records("company")[0]["clock"] == "12h"
+    assert all(entry["started_time"].endswith(("am", "pm")) for entry in entries if entry["started_time"])
     for child in (
         "invoice_messages",
         "invoice_payments",
