@@ -24,5 +24,8 @@ unit: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check source_harvest unit_tests integration_tests
 
+demo: $(STAMP)
+	$(BIN)/python -m integration_tests.demo $(if $(CONFIG),--config $(CONFIG))
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -22,9 +22,15 @@ from airbyte_cdk.sources.streams.call_rate import (
 
 from .config import HarvestConfig
 
-# The client measures a window from when it sends; the server from when it receives. A small
-# margin on the window keeps request bursts that straddle a boundary under Harvest's count.
+# The client measures a window from when it sends; the server from when it receives, and delivery
+# times vary. A margin on the window (2%, and at least the jitter of a request's delivery) keeps
+# bursts that straddle a window boundary under Harvest's count.
 WINDOW_MARGIN = 1.02
+WINDOW_MARGIN_SECONDS = 0.05
+
+
+def window(seconds: float) -> timedelta:
+    return timedelta(seconds=seconds * WINDOW_MARGIN + WINDOW_MARGIN_SECONDS)
 
 
 # A wait shorter than this share of the window is pacing, not worth a log line.
@@ -56,11 +62,11 @@ class HarvestBudget(APIBudget):
 def build_api_budget(config: HarvestConfig, on_wait: Optional[Callable[[Any, float], None]] = None) -> HarvestBudget:
     limit = config.rate_limit
     reports = MovingWindowCallRatePolicy(
-        rates=[Rate(limit.report_requests, timedelta(seconds=limit.report_period_seconds * WINDOW_MARGIN))],
+        rates=[Rate(limit.report_requests, window(limit.report_period_seconds))],
         matchers=[HttpRequestMatcher(url=config.api_url + "reports/")],
     )
     general = MovingWindowCallRatePolicy(
-        rates=[Rate(limit.requests, timedelta(seconds=limit.period_seconds * WINDOW_MARGIN))],
+        rates=[Rate(limit.requests, window(limit.period_seconds))],
         matchers=[HttpRequestMatcher(url=config.api_url)],
     )
     # The first matching policy wins: reports before the general one.

@@ -156,6 +156,9 @@ class SourceHarvest(AbstractSource):
         except requests.RequestException:
             accounts_response = None
         if accounts_response is None or accounts_response.status_code != 200:
+            if response.status_code == 404:
+                return (f"Harvest answered 404 Not Found for {harvest.api_url}users/me: api_url looks wrong "
+                        "(Harvest's is https://api.harvestapp.com/v2/).")
             return (f"Harvest rejected the token ({response.status_code}{': ' + said if said else ''}): it is invalid, "
                     "expired or revoked. Create a new personal access token at https://id.getharvest.com/developers.")
         accounts = [a for a in accounts_response.json().get("accounts", []) if a.get("product") == "harvest"]
@@ -163,6 +166,8 @@ class SourceHarvest(AbstractSource):
         if harvest.account_id not in {str(a.get("id")) for a in accounts}:
             return (f"The token is valid, but account_id {harvest.account_id} is not a Harvest account it can reach. "
                     f"Harvest accounts this token reaches: {reachable}.")
+        if response.status_code == 404:
+            return f"Harvest answered 404 Not Found for {harvest.api_url}users/me although the account exists: api_url looks wrong."
         return f"Harvest answered {response.status_code} for /users/me on account {harvest.account_id}{': ' + said if said else ''}."
 
     # --- streams -----------------------------------------------------------------------------

@@ -63,3 +63,11 @@ def test_bad_config_fails_check_with_what_to_fix(config, change, fragment) -> No
     config.update(change)
     status = check(config)
     assert status.status == Status.FAILED and fragment in status.message
+
+
+def test_check_says_api_url_looks_wrong_on_404(config) -> None:
+    with requests_mock.Mocker() as mock:
+        mock.get(API + "users/me", status_code=404, text="<html>not found</html>")
+        mock.get(ID_API + "accounts", json={"accounts": [{"id": int(ACCOUNT), "name": "Mine", "product": "harvest"}]})
+        status = check(config)
+    assert status.status == Status.FAILED and "api_url looks wrong" in status.message
