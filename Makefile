@@ -27,5 +27,9 @@ lint: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m integration_tests.demo $(if $(CONFIG),--config $(CONFIG))
 
+# The container image source-harvest:dev, built offline from a local base (docker/README.md).
+image:
+	docker/build-image.sh
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
