@@ -545,3 +545,18 @@ def test_cli_prints_one_json_line_writes_config_and_exits_on_sigterm(tmp_path: P
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_store_indexes_stay_consistent_after_mutations(fresh: Sandbox) -> None:
+    table = fresh.store["time_entries"]
+    ids = [row["id"] for row in table.ordered.rows[:6]]
+    for record_id in ids[:3]:
+        fresh.update("time_entries", record_id, {"notes": "edited", "spent_date": "2025-01-15"})
+    fresh.create("time_entries", {"hours": 1.25})
+    fresh.delete("time_entries", ids[4])
+    assert table.stamps == [row["updated_at"] for row in table.ordered.rows]
+    assert table.ordered.keys == sorted(table.ordered.keys)
+    assert sorted(table.updated_index) == sorted((row["updated_at"], row["id"]) for row in table.by_id.values())
+    assert len(table.ordered.rows) == len(table.by_id) == sum(len(group.rows) for group in table.groups.values())
+    listed = follow(fresh, "time_entries", "time_entries")
+    assert [row["id"] for row in listed] == [row["id"] for row in fresh.records("time_entries")]

@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from .api import API_PREFIX, HTML_TYPE, IDENTITY_PREFIX, JSON_TYPE, HarvestApi, Request, Response, dump, json_response
+from .api import API_PREFIX, HTML_TYPE, IDENTITY_PREFIX, JSON_TYPE, HarvestApi, Request, Response, json_response
 from .limits import FaultInjector
 from .mutations import MutationError, Mutator, records
 from .stats import Stats
@@ -207,4 +207,4 @@ class SandboxHandler(BaseHTTPRequestHandler):
             self.wfile.write(response.body)
 
 
-__all__ = ["SandboxApp", "SandboxHTTPServer", "dump"]
+__all__ = ["SandboxApp", "SandboxHTTPServer"]

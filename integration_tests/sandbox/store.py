@@ -92,16 +92,19 @@ class Ordered:
     keys: list[SortKey] = field(default_factory=list)
     rows: list[Record] = field(default_factory=list)
 
-    def insert(self, key: SortKey, record: Record) -> None:
+    def insert(self, key: SortKey, record: Record) -> int:
         index = bisect_left(self.keys, key)
         self.keys.insert(index, key)
         self.rows.insert(index, record)
+        return index
 
-    def remove(self, key: SortKey) -> None:
+    def remove(self, key: SortKey) -> int | None:
         index = bisect_left(self.keys, key)
         if index < len(self.keys) and self.keys[index] == key:
             del self.keys[index]
             del self.rows[index]
+            return index
+        return None
 
 
 class Collection:
@@ -117,6 +120,8 @@ class Collection:
         self.key_of_id: dict[int, SortKey] = {}
         # (updated_at, id) ascending: updated_since selects a suffix by bisection.
         self.updated_index: list[tuple[str, int]] = []
+        # updated_at of each row of ``ordered``, same positions: a scan without touching the row dicts.
+        self.stamps: list[str] = []
 
     def group_of(self, record: Record) -> int | None:
         if self.spec.parent:
@@ -133,6 +138,7 @@ class Collection:
         keyed = sorted(((sort_key(order, record), record) for record in records), key=lambda pair: pair[0])
         self.ordered = Ordered([key for key, _ in keyed], [record for _, record in keyed])
         self.updated_index = sorted((record["updated_at"], record["id"]) for record in records)
+        self.stamps = [record["updated_at"] for record in self.ordered.rows]
         for key, record in keyed:
             self.by_id[record["id"]] = record
             self.key_of_id[record["id"]] = key
@@ -148,7 +154,7 @@ class Collection:
         key = sort_key(self.spec.order, record)
         self.by_id[record["id"]] = record
         self.key_of_id[record["id"]] = key
-        self.ordered.insert(key, record)
+        self.stamps.insert(self.ordered.insert(key, record), record["updated_at"])
         insort(self.updated_index, (record["updated_at"], record["id"]))
         group = self.group_of(record)
         if group is not None:
@@ -158,7 +164,9 @@ class Collection:
         """Take a row out of the ordered lists (before a re-key, or for deletion)."""
         record = self.by_id[record_id]
         key = self.key_of_id[record_id]
-        self.ordered.remove(key)
+        position = self.ordered.remove(key)
+        if position is not None:
+            del self.stamps[position]
         index_entry = (record["updated_at"], record_id)
         position = bisect_left(self.updated_index, index_entry)
         if position < len(self.updated_index) and self.updated_index[position] == index_entry:
