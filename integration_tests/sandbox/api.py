@@ -365,6 +365,13 @@ class HarvestApi:
         form = dict(parse_qsl(text, keep_blank_values=True))
         for key, value in request.params:  # some clients send the grant in the query string
             form.setdefault(key, value)
+        scheme, _, credentials = (request.header("Authorization") or "").partition(" ")
+        if scheme.lower() == "basic" and "client_id" not in form:  # RFC 6749 client_secret_basic
+            try:
+                client_id, _, client_secret = base64.b64decode(credentials).decode().partition(":")
+            except (ValueError, binascii.Error):
+                return form
+            form |= {"client_id": client_id, "client_secret": client_secret}
         return form
 
     def accounts_body(self, user_id: int) -> Record:
