@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test unit integration lint demo image bench clean
+.PHONY: venv test unit integration lint demo image pyairbyte-venv bench clean
 
 $(STAMP): setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,18 @@ demo: $(STAMP)
 # The container image source-harvest:dev, built offline from a local base (docker/README.md).
 image:
 	docker/build-image.sh
+
+# PyAirbyte in a venv of its own (its pins conflict with the connector's); integration_tests/test_pyairbyte.py
+# builds it the same way when it is missing.
+PYAIRBYTE_VENV := .venv-pyairbyte
+PYAIRBYTE_REQUIREMENTS := integration_tests/pyairbyte-requirements.txt
+
+$(PYAIRBYTE_VENV)/.installed: $(PYAIRBYTE_REQUIREMENTS)
+	@test -x $(PYAIRBYTE_VENV)/bin/python || $(PYTHON) -m venv $(PYAIRBYTE_VENV)
+	$(PYAIRBYTE_VENV)/bin/pip install --quiet -r $(PYAIRBYTE_REQUIREMENTS)
+	@cp $(PYAIRBYTE_REQUIREMENTS) $@
+
+pyairbyte-venv: $(PYAIRBYTE_VENV)/.installed
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
