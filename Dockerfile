@@ -93,7 +93,7 @@ ENV PATH="/opt/source-harvest/bin:${PATH}" \
 
 WORKDIR /airbyte/integration_code
 
-LABEL io.airbyte.name="airbyte/source-harvest" \
+LABEL io.airbyte.name="source-harvest" \
       io.airbyte.version="0.1.0" \
       org.opencontainers.image.title="source-harvest" \
       org.opencontainers.image.description="Airbyte source connector for the Harvest REST API v2"

@@ -43,5 +43,8 @@ $(PYAIRBYTE_VENV)/.installed: $(PYAIRBYTE_REQUIREMENTS)
 
 pyairbyte-venv: $(PYAIRBYTE_VENV)/.installed
 
+bench: $(STAMP)
+	$(BIN)/python bench/bench.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -126,23 +125,3 @@ def sandbox() -> Iterable[Sandbox]:
 @pytest.fixture
 def connector(sandbox: Sandbox, tmp_path: Path) -> Connector:
     return Connector(tmp_path, sandbox.config("admin"))
-
-
-def expected_requests(sandbox: Sandbox, page_size: int = 2000) -> dict[str, int]:
-    """The minimum a full sync of every stream needs: ceil(rows / page) per list, one list per parent."""
-    def pages(rows: int) -> int:
-        return max(1, math.ceil(rows / page_size))
-    users = len(sandbox.records("users"))
-    assigned_users = len({a["user"]["id"] for a in sandbox.records("user_assignments")})
-    invoices, estimates = sandbox.records("invoices"), sandbox.records("estimates")
-    minimum = {f"GET /v2/{name}": pages(len(sandbox.records(name))) for name in (
-        "clients", "contacts", "users", "roles", "projects", "tasks", "task_assignments", "user_assignments", "time_entries",
-        "expenses", "expense_categories", "invoices", "invoice_item_categories", "estimates", "estimate_item_categories")}
-    minimum["GET /v2/company"] = 1
-    minimum["GET /v2/users/{id}/billable_rates"] = users
-    minimum["GET /v2/users/{id}/cost_rates"] = users
-    minimum["GET /v2/users/{id}/project_assignments"] = assigned_users
-    minimum["GET /v2/invoices/{id}/messages"] = len(invoices)
-    minimum["GET /v2/invoices/{id}/payments"] = len(invoices)
-    minimum["GET /v2/estimates/{id}/messages"] = len(estimates)
-    return minimum

@@ -12,6 +12,7 @@ import logging
 from datetime import timedelta
 from typing import Any, Optional, Union
 
+import orjson
 import requests
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.streams.http.error_handlers import (
@@ -98,7 +99,7 @@ class HarvestErrorHandler(HttpStatusErrorHandler):
         resolution = super().interpret_response(response_or_exception)
         if isinstance(response_or_exception, requests.Response) and resolution.response_action == ResponseAction.SUCCESS:
             try:
-                setattr(response_or_exception, PARSED_BODY_ATTRIBUTE, response_or_exception.json())
+                setattr(response_or_exception, PARSED_BODY_ATTRIBUTE, orjson.loads(response_or_exception.content))
             except ValueError:
                 return _retry(f"{self._stream_name}: Harvest sent a {response_or_exception.status_code} whose body is not JSON; retrying.")
         return resolution

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from typing import Any, Iterator, List, Mapping, MutableMapping, Optional
 
@@ -181,6 +182,7 @@ class SourceHarvest(AbstractSource):
             budget=build_api_budget(harvest, on_wait=stats.budget_wait),
             logger=logger,
             stats=stats,
+            request_kwargs=environment_request_kwargs(harvest.api_url),
         )
         for spec in STREAMS:  # parents come before their children in the table
             context.streams[spec.name] = stream_class(spec)(spec, context)
@@ -192,25 +194,23 @@ class SourceHarvest(AbstractSource):
     def _plan(self, context: SyncContext, catalog: ConfiguredAirbyteCatalog) -> None:
         """Tell the hub every consumer of every production, so each endpoint is read once."""
         selected = {c.stream.name: c.sync_mode for c in catalog.streams if c.stream.name in context.streams}
-        child_needs: dict[str, list[str | None]] = {}
+
         for name, sync_mode in selected.items():
             spec = context.streams[name].spec
             if spec.report:
                 continue  # one consumer each, read window by window
             since = context.since(spec, sync_mode, self._state.get(name))
-            if spec.embedded:
-                context.hub.expect(spec.parent, since)  # type: ignore[arg-type]
+            stream = context.streams[name]
+            if isinstance(stream, DerivedStream):
+                context.hub.expect(spec.parent, name, since, stream.parent_fields())  # type: ignore[arg-type]
             else:
-                context.hub.expect(name, since)
+                context.hub.expect(name, name, since)
         # A child's production reads its parent once, from the oldest since its consumers need.
         for spec in STREAMS:
-            if spec.parent and not spec.embedded and context.hub.is_planned(spec.name):
-                child = context.streams[spec.name]
-                assert isinstance(child, ChildStream)
-                child_needs.setdefault(spec.parent, []).append(child.parent_since(context.hub.planned_since(spec.name)))
-        for parent, sinces in child_needs.items():
-            for since in sinces:
-                context.hub.expect(parent, since)
+            child = context.streams[spec.name]
+            if isinstance(child, ChildStream) and context.hub.is_planned(spec.name):
+                since = child.parent_since(context.hub.planned_since(spec.name))
+                context.hub.expect(spec.parent, spec.name, since, child.parent_fields())  # type: ignore[arg-type]
 
     # --- read --------------------------------------------------------------------------------
     def read(self, logger: logging.Logger, config: Mapping[str, Any], catalog: ConfiguredAirbyteCatalog,
@@ -223,6 +223,15 @@ class SourceHarvest(AbstractSource):
             if self._context is not None:
                 self._context.hub.close()
                 self._context.stats.summary()
+
+
+def environment_request_kwargs(url: str) -> dict[str, Any]:
+    """Proxy and CA-bundle settings from the environment (HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE), read once."""
+    kwargs: dict[str, Any] = {"proxies": requests.utils.get_environ_proxies(url, no_proxy=None)}
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle:
+        kwargs["verify"] = bundle
+    return kwargs
 
 
 def stream_states(state: Optional[List[AirbyteStateMessage]]) -> dict[str, MutableMapping[str, Any]]:

@@ -18,13 +18,16 @@ class ChildStream(HarvestStream):
     def parent_since(self, since: str | None) -> str | None:
         return None if self.spec.every_parent else since
 
+    def parent_fields(self) -> frozenset[str]:
+        return frozenset({self.spec.parent_id_field, "updated_at"})
+
     def produce(self, since: str | None) -> Iterator[dict[str, Any]]:
         spec = self.spec
         parent = self.context.streams[spec.parent]  # type: ignore[index]
         parent_since = self.parent_since(since)
         params = {"updated_since": since} if since and spec.server_filter else {}
         visited: set[Any] = set()
-        for parent_record in self.context.hub.records(parent, parent_since):
+        for parent_record in self.context.hub.records(parent, parent_since, self.name):
             if parent_since is not None:
                 changed = cursor_value(parent_record.get("updated_at"))
                 if changed is not None and changed < parent_since:
@@ -39,6 +42,6 @@ class ChildStream(HarvestStream):
             try:
                 for record in self.fetch(spec.path.format(parent_id=parent_id), params):
                     record[spec.parent_key] = parent_id  # type: ignore[index]
-                    yield add_flat_columns(record, spec)
+                    yield add_flat_columns(record, self.flat)
             except ParentGone:
                 self.logger.warning(f"{self.name}: {spec.parent} {parent_id} was deleted during the sync (404); its rows are skipped.")

@@ -47,6 +47,7 @@ class SyncContext:
     logger: logging.Logger
     stats: SyncStats
     hub: RecordHub = field(default_factory=RecordHub)
+    request_kwargs: dict[str, Any] = field(default_factory=dict)
     streams: dict[str, HarvestStream] = field(default_factory=dict)
 
     def since(self, spec: StreamSpec, sync_mode: SyncMode, state: Mapping[str, Any] | None) -> str | None:

@@ -12,11 +12,16 @@ from .base import HarvestStream, add_flat_columns
 
 
 class DerivedStream(HarvestStream):
+    def parent_fields(self) -> frozenset[str]:
+        """What this stream reads of each parent record (so a shared spool keeps no more)."""
+        spec = self.spec
+        return frozenset({spec.embedded, "id", "updated_at", *(field for _, field in spec.parent_columns)})  # type: ignore[arg-type]
+
     def produce(self, since: str | None) -> Iterator[dict[str, Any]]:
         spec = self.spec
         parent = self.context.streams[spec.parent]  # type: ignore[index]
         seen: set[Any] = set()
-        for parent_record in self.context.hub.records(parent, since):
+        for parent_record in self.context.hub.records(parent, since, self.name):
             elements = parent_record.get(spec.embedded)  # type: ignore[arg-type]
             if isinstance(elements, dict):
                 elements = [elements]
@@ -42,4 +47,4 @@ class DerivedStream(HarvestStream):
         for column, field in spec.parent_columns:
             row[column] = parent_record.get(field)
         row[spec.cursor] = parent_record.get("updated_at")  # type: ignore[index]
-        return add_flat_columns(row, spec)
+        return add_flat_columns(row, self.flat)

@@ -12,8 +12,8 @@ class ListStream(HarvestStream):
 
     def produce(self, since: str | None) -> Iterator[dict[str, Any]]:
         if self.spec.data_key == "":
-            yield add_flat_columns(self.fetch_one(self.spec.path), self.spec)
+            yield add_flat_columns(self.fetch_one(self.spec.path), self.flat)
             return
         params = {"updated_since": since} if since and self.spec.server_filter else {}
         for record in self.fetch(self.spec.path, params):
-            yield add_flat_columns(record, self.spec)
+            yield add_flat_columns(record, self.flat)

@@ -6,7 +6,8 @@ parent ids (payments of invoices). Before the read, the source tells the hub whi
 selected and the oldest `updated_at` each needs. A production with one consumer streams straight
 through; one with several is fetched once, from the oldest `since` any of them needs, spooled to
 a temporary file (memory stays flat however large the account), and replayed to the others, each
-filtering to its own `since`.
+filtering to its own `since`. The spool keeps only the fields the consumers still to come read
+(a derived stream reads the embedded array, the id and updated_at; a per-parent stream the id).
 """
 
 from __future__ import annotations
@@ -31,6 +32,22 @@ def covers(fetched: str | None, wanted: str | None) -> bool:
     return fetched is None or (wanted is not None and fetched <= wanted)
 
 
+Fields = frozenset[str] | None  # None: the whole record
+
+
+@dataclass(frozen=True)
+class Consumer:
+    name: str
+    since: str | None
+    fields: Fields
+
+
+def union(fields: list[Fields]) -> Fields:
+    if any(f is None for f in fields):
+        return None
+    return frozenset().union(*fields)  # type: ignore[arg-type]
+
+
 @dataclass
 class Spool:
     since: str | None
@@ -41,23 +58,25 @@ class Spool:
 
 @dataclass
 class RecordHub:
-    plan: dict[str, list[str | None]] = field(default_factory=dict)
+    plan: dict[str, list[Consumer]] = field(default_factory=dict)
     spools: dict[str, Spool] = field(default_factory=dict)
     directory: str | None = None
 
-    def expect(self, production: str, since: str | None) -> None:
-        """Register one consumer of `production` that needs records updated at or after `since`."""
-        self.plan.setdefault(production, []).append(since)
+    def expect(self, production: str, consumer: str, since: str | None, fields: Fields = None) -> None:
+        """Register a consumer of `production` that needs records updated at or after `since`,
+        and reads `fields` of them (None: all)."""
+        self.plan.setdefault(production, []).append(Consumer(consumer, since, fields))
 
     def planned_since(self, production: str) -> str | None:
-        return oldest(self.plan[production])
+        return oldest([c.since for c in self.plan[production]])
 
     def is_planned(self, production: str) -> bool:
         return production in self.plan
 
-    def records(self, stream: HarvestStream, since: str | None) -> Iterator[dict[str, Any]]:
+    def records(self, stream: HarvestStream, since: str | None, consumer: str) -> Iterator[dict[str, Any]]:
+        """`stream`'s production for `consumer`: fetched, or replayed when another consumer fetched it."""
         consumers = self.plan.get(stream.name, [])
-        fetch_since = oldest(consumers) if consumers else since
+        fetch_since = oldest([c.since for c in consumers]) if consumers else since
         if len(consumers) < 2 or not covers(fetch_since, since):
             yield from stream.produce(since)
             return
@@ -65,9 +84,10 @@ class RecordHub:
         if spool is not None and spool.complete:
             yield from self._replay(stream.name, spool)
             return
-        yield from self._record(stream, fetch_since, len(consumers) - 1)
+        others = [c for c in consumers if c.name != consumer] or consumers[1:]
+        yield from self._record(stream, fetch_since, len(consumers) - 1, union([c.fields for c in others]))
 
-    def _record(self, stream: HarvestStream, since: str | None, replays: int) -> Iterator[dict[str, Any]]:
+    def _record(self, stream: HarvestStream, since: str | None, replays: int, fields: Fields) -> Iterator[dict[str, Any]]:
         handle, path = tempfile.mkstemp(prefix=f"{stream.name}-", suffix=".jsonl", dir=self.directory)
         old = self.spools.pop(stream.name, None)
         if old is not None:
@@ -76,7 +96,8 @@ class RecordHub:
         self.spools[stream.name] = spool
         with os.fdopen(handle, "wb") as sink:
             for record in stream.produce(since):
-                sink.write(orjson.dumps(record))
+                kept = record if fields is None else {k: record[k] for k in fields if k in record}
+                sink.write(orjson.dumps(kept))
                 sink.write(b"\n")
                 yield record
         spool.complete = True

@@ -1,0 +1,195 @@
+"""`make bench`: full and incremental syncs against the sandbox, with the figures that matter.
+
+Harvest's limit (100 requests / 15 s per token) bounds every sync, so the figures are: requests per
+endpoint against the minimum, 429s, wall seconds against requests ÷ rate, CPU seconds, records/s and
+peak RSS of the connector process. Limits are compressed by --time-scale (the sandbox and the
+connector's `rate_limit` use the same compressed windows). A last run lifts the limits to measure the
+connector's own CPU throughput. The sandbox runs in its own process so its memory is not counted.
+
+    python bench/bench.py [--scales 1,10] [--time-scale 0.1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from integration_tests.conftest import catalog_for  # noqa: E402
+from integration_tests.minimum import minimum_requests  # noqa: E402
+from source_harvest.catalog import STREAMS  # noqa: E402
+
+WORK = ROOT / ".bench"
+CONNECTOR = str(ROOT / ".venv" / "bin" / "source-harvest")
+SUMMARY_MARKER = '"SYNC_SUMMARY '
+UNLIMITED = {"requests": 1_000_000, "period_seconds": 1, "report_requests": 1_000_000, "report_period_seconds": 1}
+TARGET_WALL_RATIO = 1.1
+TARGET_RECORDS_PER_CPU_SECOND = 20_000
+TARGET_PEAK_RSS_MB = 250
+
+
+class Sandbox:
+    def __init__(self, scale: str, time_scale: float, limits: bool) -> None:
+        args = [sys.executable, "-m", "integration_tests.sandbox", "--port", "0", "--seed", "1", "--scale", scale,
+                "--time-scale", str(time_scale), "--anchor", "2026-06-30"]
+        self.process = subprocess.Popen(args + ([] if limits else ["--no-rate-limits"]), stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        assert self.process.stdout is not None
+        self.info = json.loads(self.process.stdout.readline())
+        self.base = self.info["url"].split("/v2/")[0]
+
+    def control(self, method: str, path: str, body: Any = None) -> Any:
+        request = urllib.request.Request(f"{self.base}/_sandbox/{path}", method=method,
+                                         data=json.dumps(body).encode() if body is not None else None,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=600) as response:
+            return json.loads(response.read() or b"null")
+
+    def records(self, collection: str) -> list[dict[str, Any]]:
+        return self.control("GET", f"records/{collection}")
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=30)
+
+
+def run_connector(args: list[str]) -> dict[str, Any]:
+    """Run the connector, count records from its stdout, and take its CPU time and peak RSS."""
+    started = time.monotonic()
+    process = subprocess.Popen([CONNECTOR, *args], stdout=subprocess.PIPE, cwd=ROOT, bufsize=1 << 20)
+    assert process.stdout is not None
+    records, errors, states, summary = 0, [], {}, None
+    for line in process.stdout:
+        if line.startswith(b'{"type":"RECORD"'):
+            records += 1
+        elif line.startswith(b'{"type":"STATE"'):
+            state = json.loads(line)["state"]
+            states[state["stream"]["stream_descriptor"]["name"]] = state
+        elif b'"type":"TRACE"' in line and b'"ERROR"' in line:
+            errors.append(json.loads(line)["trace"]["error"]["message"])
+        elif SUMMARY_MARKER.encode() in line:
+            message = json.loads(line)["log"]["message"]
+            summary = json.loads(message.split(" ", 1)[1])
+    _, status, usage = os.wait4(process.pid, 0)
+    return {"exit": os.waitstatus_to_exitcode(status), "wall": time.monotonic() - started, "cpu": usage.ru_utime + usage.ru_stime,
+            "peak_rss_mb": usage.ru_maxrss / 1024, "records": records, "errors": errors, "states": list(states.values()), "summary": summary}
+
+
+def write(name: str, content: Any) -> str:
+    path = WORK / name
+    path.write_text(json.dumps(content))
+    return str(path)
+
+
+def report(title: str, run: dict[str, Any], stats: dict[str, Any], minimum: dict[str, int] | None, rate_per_second: float | None) -> dict[str, Any]:
+    made = stats["by_endpoint"]
+    requests = sum(made.values())
+    print(f"\n## {title}")
+    print(f"exit {run['exit']}, records {run['records']:,}, requests {requests:,}, 429s {stats['throttled']}, errors {len(run['errors'])}")
+    for error in run["errors"][:3]:
+        print(f"  error: {error[:200]}")
+    figures = {"title": title, "records": run["records"], "requests": requests, "429s": stats["throttled"], "wall_s": round(run["wall"], 1),
+               "cpu_s": round(run["cpu"], 1), "peak_rss_mb": round(run["peak_rss_mb"]), "records_per_cpu_s": round(run["records"] / max(run["cpu"], 1e-9))}
+    if minimum is not None:
+        entity = {k: v for k, v in made.items() if "/reports/" not in k}
+        extra = {k: (entity.get(k, 0), v) for k, v in minimum.items() if entity.get(k, 0) != v}
+        unexpected = {k: v for k, v in entity.items() if k not in minimum}
+        figures["requests_minimum"] = sum(minimum.values())
+        figures["requests_entity"] = sum(entity.values())
+        print(f"entity requests {sum(entity.values()):,} vs minimum {sum(minimum.values()):,}: "
+              + ("equal, endpoint by endpoint" if not extra and not unexpected else f"differ {extra} {unexpected}"))
+        print(f"report requests {sum(v for k, v in made.items() if '/reports/' in k)}")
+    if rate_per_second:
+        bound = requests / rate_per_second
+        figures["wall_bound_s"] = round(bound, 1)
+        figures["wall_ratio"] = round(run["wall"] / bound, 3) if bound else None
+        print(f"wall {run['wall']:.1f}s vs requests ÷ rate {bound:.1f}s (ratio {run['wall'] / bound:.3f}, target ≤ {TARGET_WALL_RATIO})")
+    else:
+        print(f"wall {run['wall']:.1f}s")
+    print(f"cpu {run['cpu']:.1f}s → {figures['records_per_cpu_s']:,} records per CPU second; peak RSS {run['peak_rss_mb']:.0f} MB")
+    return figures
+
+
+def bench_scale(scale: str, time_scale: float, results: list[dict[str, Any]]) -> None:
+    sandbox = Sandbox(scale, time_scale, limits=True)
+    try:
+        config = {**sandbox_config(sandbox), "rate_limit": {"requests": 100, "period_seconds": 15 * time_scale,
+                                                            "report_requests": 100, "report_period_seconds": 900 * time_scale}}
+        config_path = write(f"config-{scale}.json", config)
+        catalog = write("catalog.json", catalog_for(STREAMS))
+        rate = 100 / (15 * time_scale)
+        minimum = minimum_requests(sandbox.records)
+        sandbox.control("POST", "stats/reset")
+        full = run_connector(["read", "--config", config_path, "--catalog", catalog])
+        results.append(report(f"scale {scale}: full sync (limits compressed {1 / time_scale:g}x)", full, sandbox.control("GET", "stats"), minimum, rate))
+        edit(sandbox)
+        sandbox.control("POST", "stats/reset")
+        incremental = run_connector(["read", "--config", config_path, "--catalog", catalog, "--state", write("state.json", full["states"])])
+        results.append(report(f"scale {scale}: incremental sync after edits", incremental, sandbox.control("GET", "stats"), None, rate))
+    finally:
+        sandbox.stop()
+
+
+def bench_unlimited(scale: str, results: list[dict[str, Any]]) -> None:
+    sandbox = Sandbox(scale, 1.0, limits=False)
+    try:
+        config_path = write("config-unlimited.json", {**sandbox_config(sandbox), "rate_limit": UNLIMITED})
+        entity_streams = [s for s in STREAMS if not s.report]
+        catalog = write("catalog-unlimited.json", catalog_for(entity_streams))
+        sandbox.control("POST", "stats/reset")
+        run = run_connector(["read", "--config", config_path, "--catalog", catalog])
+        results.append(report(f"scale {scale}: full sync, limits lifted (CPU throughput)", run, sandbox.control("GET", "stats"), None, None))
+    finally:
+        sandbox.stop()
+
+
+def sandbox_config(sandbox: Sandbox) -> dict[str, Any]:
+    info = sandbox.info
+    return {"account_id": str(info["account_id"]), "api_url": info["url"], "id_url": info["id_url"],
+            "replication_start_date": "2024-06-30T00:00:00Z",
+            "credentials": {"auth_type": "Token", "api_token": info["admin_token"]}}
+
+
+def edit(sandbox: Sandbox) -> None:
+    """A day's worth of changes: a few edits, a payment, a new time entry's worth of updates."""
+    invoices = sandbox.records("invoices")[:3]
+    for invoice in invoices:
+        sandbox.control("POST", "records/invoice_payments", {"_parent_id": invoice["id"], "amount": 1.0})
+    for entry in sandbox.records("time_entries")[-20:]:
+        sandbox.control("PATCH", f"records/time_entries/{entry['id']}", {"notes": "edited"})
+    client = sandbox.records("clients")[0]
+    sandbox.control("PATCH", f"records/clients/{client['id']}", {"name": client["name"] + " *"})
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scales", default="1,10")
+    parser.add_argument("--time-scale", type=float, default=0.1, help="multiplies Harvest's rate-limit windows (0.1: 1.5 s and 90 s)")
+    parser.add_argument("--unlimited-scale", default="10")
+    args = parser.parse_args()
+    WORK.mkdir(exist_ok=True)
+    results: list[dict[str, Any]] = []
+    for scale in filter(None, args.scales.split(",")):
+        bench_scale(scale, args.time_scale, results)
+    if args.unlimited_scale:
+        bench_unlimited(args.unlimited_scale, results)
+    (WORK / "results.json").write_text(json.dumps(results, indent=1))
+    print("\n| run | records | requests | minimum | 429s | wall s | requests÷rate s | CPU s | records/CPU s | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        print(f"| {r['title']} | {r['records']:,} | {r['requests']:,} | {r.get('requests_minimum', '—')} | {r['429s']} | {r['wall_s']} | "
+              f"{r.get('wall_bound_s', '—')} | {r['cpu_s']} | {r['records_per_cpu_s']:,} | {r['peak_rss_mb']} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
