@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from integration_tests.conftest import catalog_for  # noqa: E402
-from integration_tests.minimum import minimum_requests  # noqa: E402
+from integration_tests.expectations import minimum_requests  # noqa: E402
 from source_harvest.catalog import STREAMS  # noqa: E402
 
 WORK = ROOT / ".bench"
@@ -127,11 +127,11 @@ def bench_scale(scale: str, time_scale: float, results: list[dict[str, Any]]) ->
         config_path = write(f"config-{scale}.json", config)
         catalog = write("catalog.json", catalog_for(STREAMS))
         rate = 100 / (15 * time_scale)
-        minimum = minimum_requests(sandbox.records)
+        minimum = minimum_in_subprocess(sandbox.base)
         sandbox.control("POST", "stats/reset")
         full = run_connector(["read", "--config", config_path, "--catalog", catalog])
         results.append(report(f"scale {scale}: full sync (limits compressed {1 / time_scale:g}x)", full, sandbox.control("GET", "stats"), minimum, rate))
-        edit(sandbox)
+        subprocess.check_call([sys.executable, __file__, "--edit", sandbox.base], cwd=ROOT)  # see minimum_in_subprocess
         sandbox.control("POST", "stats/reset")
         incremental = run_connector(["read", "--config", config_path, "--catalog", catalog, "--state", write("state.json", full["states"])])
         results.append(report(f"scale {scale}: incremental sync after edits", incremental, sandbox.control("GET", "stats"), None, rate))
@@ -152,6 +152,20 @@ def bench_unlimited(scale: str, results: list[dict[str, Any]]) -> None:
         sandbox.stop()
 
 
+def minimum_in_subprocess(base: str) -> dict[str, int]:
+    """The minimum request counts, computed in a short-lived process: loading every record here would
+    inflate this process's memory, and a connector forked from it inherits that peak RSS reading."""
+    output = subprocess.check_output([sys.executable, __file__, "--minimum-from", base], cwd=ROOT)
+    return json.loads(output)
+
+
+def print_minimum(base: str) -> None:
+    def records(collection: str) -> list[dict[str, Any]]:
+        with urllib.request.urlopen(f"{base}/_sandbox/records/{collection}", timeout=600) as response:
+            return json.loads(response.read())
+    print(json.dumps(minimum_requests(records)))
+
+
 def sandbox_config(sandbox: Sandbox) -> dict[str, Any]:
     info = sandbox.info
     return {"account_id": str(info["account_id"]), "api_url": info["url"], "id_url": info["id_url"],
@@ -159,15 +173,19 @@ def sandbox_config(sandbox: Sandbox) -> dict[str, Any]:
             "credentials": {"auth_type": "Token", "api_token": info["admin_token"]}}
 
 
-def edit(sandbox: Sandbox) -> None:
-    """A day's worth of changes: a few edits, a payment, a new time entry's worth of updates."""
-    invoices = sandbox.records("invoices")[:3]
-    for invoice in invoices:
-        sandbox.control("POST", "records/invoice_payments", {"_parent_id": invoice["id"], "amount": 1.0})
-    for entry in sandbox.records("time_entries")[-20:]:
-        sandbox.control("PATCH", f"records/time_entries/{entry['id']}", {"notes": "edited"})
-    client = sandbox.records("clients")[0]
-    sandbox.control("PATCH", f"records/clients/{client['id']}", {"name": client["name"] + " *"})
+def edit(base: str) -> None:
+    """A day's worth of changes: payments on three invoices, twenty old time entries edited, a client renamed."""
+    def call(method: str, path: str, body: Any = None) -> Any:
+        request = urllib.request.Request(f"{base}/_sandbox/{path}", method=method, headers={"Content-Type": "application/json"},
+                                         data=json.dumps(body).encode() if body is not None else None)
+        with urllib.request.urlopen(request, timeout=600) as response:
+            return json.loads(response.read() or b"null")
+    for invoice in call("GET", "records/invoices")[:3]:
+        call("POST", "records/invoice_payments", {"_parent_id": invoice["id"], "amount": 1.0})
+    for entry in call("GET", "records/time_entries")[-20:]:
+        call("PATCH", f"records/time_entries/{entry['id']}", {"notes": "edited"})
+    client = call("GET", "records/clients")[0]
+    call("PATCH", f"records/clients/{client['id']}", {"name": client["name"] + " *"})
 
 
 def main() -> int:
@@ -175,7 +193,15 @@ def main() -> int:
     parser.add_argument("--scales", default="1,10")
     parser.add_argument("--time-scale", type=float, default=0.1, help="multiplies Harvest's rate-limit windows (0.1: 1.5 s and 90 s)")
     parser.add_argument("--unlimited-scale", default="10")
+    parser.add_argument("--minimum-from", help=argparse.SUPPRESS)
+    parser.add_argument("--edit", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.minimum_from:
+        print_minimum(args.minimum_from)
+        return 0
+    if args.edit:
+        edit(args.edit)
+        return 0
     WORK.mkdir(exist_ok=True)
     results: list[dict[str, Any]] = []
     for scale in filter(None, args.scales.split(",")):

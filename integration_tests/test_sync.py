@@ -4,47 +4,12 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime, timedelta
-from typing import Any
 
 import pytest
 
 from integration_tests.conftest import Connector
-from integration_tests.minimum import minimum_requests
+from integration_tests.expectations import expected_keys, key_of, minimum_requests
 from source_harvest.catalog import STREAMS, STREAMS_BY_NAME
-
-# stream -> (sandbox collection, function giving a record's primary key), for every non-report stream.
-ENTITY = {
-    "clients": "clients", "contacts": "contacts", "users": "users", "roles": "roles", "projects": "projects", "tasks": "tasks",
-    "project_tasks": "task_assignments", "project_users": "user_assignments", "time_entries": "time_entries",
-    "expenses": "expenses", "expense_categories": "expense_categories", "invoices": "invoices",
-    "invoice_item_categories": "invoice_item_categories", "estimates": "estimates", "estimate_item_categories": "estimate_item_categories",
-    "invoice_messages": "invoice_messages", "invoice_payments": "invoice_payments", "estimate_messages": "estimate_messages",
-    "billable_rates": "billable_rates", "cost_rates": "cost_rates", "user_projects": "project_assignments",
-}
-
-
-def expected_keys(sandbox, stream: str) -> set[Any]:
-    if stream in ENTITY:
-        return {r["id"] for r in sandbox.records(ENTITY[stream])}
-    if stream in ("invoice_line_items", "estimate_line_items"):
-        return {item["id"] for parent in sandbox.records(stream.split("_")[0] + "s") for item in parent["line_items"]}
-    if stream == "user_roles":
-        return {(user, role["id"]) for role in sandbox.records("roles") for user in role["user_ids"]}
-    if stream == "user_project_tasks":
-        return {(a["_parent_id"], t["id"]) for a in sandbox.records("project_assignments") for t in a["task_assignments"]}
-    refs = [(e["id"], e["external_reference"]["id"]) for e in sandbox.records("time_entries") if e.get("external_reference")]
-    if stream == "time_entry_external_reference":
-        return set(refs)
-    if stream == "external_reference":
-        return {ref for _, ref in refs}
-    if stream == "company":
-        return {sandbox.records("company")[0]["base_uri"]} if hasattr(sandbox, "records") else set()
-    raise KeyError(stream)
-
-
-def key_of(stream: str, record: dict[str, Any]) -> Any:
-    key = STREAMS_BY_NAME[stream].primary_key
-    return record[key[0]] if len(key) == 1 else tuple(record[k] for k in key)
 
 
 @pytest.fixture

@@ -53,33 +53,34 @@ def harvest_message(response: requests.Response) -> str:
     return ": ".join(parts)[:300]
 
 
-def error_mapping(stream_name: str, account_id: str, oauth: bool) -> dict[Union[int, type[Exception]], ErrorResolution]:
+def error_mapping(stream_name: str, endpoint: str, account_id: str, oauth: bool) -> dict[Union[int, type[Exception]], ErrorResolution]:
+    where = f"{stream_name}: GET {endpoint}"
     unauthorized = (
         "Harvest answered 401 Unauthorized: the token is invalid, expired or revoked, or account_id "
         f"{account_id} is not an account this token can reach. Run `check` to see which accounts it reaches."
     )
     mapping: dict[Union[int, type[Exception]], ErrorResolution] = dict(DEFAULT_ERROR_MAPPING)
     mapping.update({
-        400: _fail(FailureType.system_error, f"{stream_name}: Harvest answered 400 Bad Request."),
+        400: _fail(FailureType.system_error, f"{where}: Harvest answered 400 Bad Request."),
         401: ErrorResolution(ResponseAction.REFRESH_TOKEN_THEN_RETRY, FailureType.config_error, unauthorized)
         if oauth else _fail(FailureType.config_error, unauthorized),
         403: ErrorResolution(ResponseAction.IGNORE, FailureType.config_error, "forbidden"),  # the stream raises, naming the role
         404: ErrorResolution(ResponseAction.IGNORE, FailureType.system_error, "not found"),  # the stream decides
-        422: _fail(FailureType.system_error, f"{stream_name}: Harvest answered 422 Unprocessable Entity."),
+        422: _fail(FailureType.system_error, f"{where}: Harvest answered 422 Unprocessable Entity."),
         429: ErrorResolution(ResponseAction.RATE_LIMITED, FailureType.transient_error,
-                             f"{stream_name}: Harvest answered 429 Too Many Requests; waiting for Retry-After."),
+                             f"{where}: Harvest answered 429 Too Many Requests; waiting for Retry-After."),
     })
     for status in (500, 502, 503, 504, 408):
-        mapping[status] = _retry(f"{stream_name}: Harvest answered {status}; retrying with backoff.")
+        mapping[status] = _retry(f"{where}: Harvest answered {status}; retrying with backoff.")
     return mapping
 
 
 class HarvestErrorHandler(HttpStatusErrorHandler):
     """The CDK's status handler, plus: a 2xx whose body is not JSON is a transient fault, not data."""
 
-    def __init__(self, logger: logging.Logger, stream_name: str, account_id: str, oauth: bool, stats: StreamStats) -> None:
-        super().__init__(logger, error_mapping(stream_name, account_id, oauth), max_retries=MAX_RETRIES, max_time=RETRY_MAX_TIME)
-        self._stream_name = stream_name
+    def __init__(self, logger: logging.Logger, stream_name: str, endpoint: str, account_id: str, oauth: bool, stats: StreamStats) -> None:
+        super().__init__(logger, error_mapping(stream_name, endpoint, account_id, oauth), max_retries=MAX_RETRIES, max_time=RETRY_MAX_TIME)
+        self._stream_name = f"{stream_name}: GET {endpoint}"
         self._stats = stats
 
     def interpret_response(self, response_or_exception: Optional[Union[requests.Response, Exception]] = None) -> ErrorResolution:

@@ -86,6 +86,7 @@ def test_endless_5xx_ends_the_stream_with_a_transient_error(config) -> None:
         output = run_read(config, ["clients"])
     errors = trace_errors(output)
     assert errors and errors[0].failure_type == FailureType.transient_error
+    assert "clients: GET /clients: Harvest answered 503" in errors[0].message
 
 
 def test_the_token_never_appears_in_output(config) -> None:

@@ -97,7 +97,13 @@ class HarvestStream(HttpStream):
     # --- HTTP ----------------------------------------------------------------------------------
     def get_error_handler(self) -> Optional[ErrorHandler]:
         config = self.context.config
-        return HarvestErrorHandler(self.logger, self.name, config.account_id, config.auth_type == "Client", self.context.stats[self.name])
+        return HarvestErrorHandler(self.logger, self.name, self.endpoint, config.account_id, config.auth_type == "Client",
+                                   self.context.stats[self.name])
+
+    @property
+    def endpoint(self) -> str:
+        """The path template this stream requests, as users read it in messages (/invoices/{id}/payments)."""
+        return "/" + (self.spec.path or self.name).replace("{parent_id}", "{id}")
 
     def get_backoff_strategy(self) -> Optional[BackoffStrategy]:
         return RetryAfterBackoff()
@@ -154,10 +160,9 @@ class HarvestStream(HttpStream):
         return rows
 
     def _forbidden(self, response: requests.Response) -> AirbyteTracedException:
-        path = self.spec.path.replace("{parent_id}", "{id}") or self.spec.parent or self.name
         role = self.spec.permission
         article = "an" if role[0] in "AEIOU" else "a"
-        message = (f"{self.name}: Harvest answered 403 Forbidden for /{path}; this stream needs {article} {role} token "
+        message = (f"{self.name}: Harvest answered 403 Forbidden for {self.endpoint}; this stream needs {article} {role} token "
                    f"(an Administrator's token replicates every row).")
         detail = harvest_message(response)
         return AirbyteTracedException(message=message, internal_message=f"{message} Harvest said: {detail}",
