@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import logging
 import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -10,6 +13,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import pytest
+from airbyte_cdk.logger import AirbyteLogFormatter
 
 from integration_tests.sandbox import Sandbox
 from source_harvest.catalog import STREAMS, StreamSpec
@@ -54,19 +58,26 @@ def run_connector(args: list[str]) -> Run:
     entrypoint = HarvestEntrypoint(SourceHarvest())
     lines: list[str] = []
     exit_code = 0
+    # Log lines as the process prints them: the CDK's formatter (which masks secrets) on the root logger.
+    log_buffer = io.StringIO()
+    handler = logging.StreamHandler(log_buffer)
+    handler.setLevel(logging.DEBUG if "--debug" in args else logging.INFO)
+    handler.setFormatter(AirbyteLogFormatter())
+    logging.getLogger("").addHandler(handler)
     try:
         for message in entrypoint.run(entrypoint.parse_args(args)):
             lines.append(message)
     except SystemExit as exit_:
         exit_code = int(exit_.code or 0)
     except Exception as error:  # noqa: BLE001 - what the process does: the CDK's excepthook prints a trace, exit 1
-        import contextlib
-        import io
         captured = io.StringIO()
         with contextlib.redirect_stdout(captured):
             sys.excepthook(type(error), error, error.__traceback__)
         lines.extend(captured.getvalue().splitlines())
         exit_code = 1
+    finally:
+        logging.getLogger("").removeHandler(handler)
+    lines.extend(log_buffer.getvalue().splitlines())
     messages = [json.loads(line) for line in lines if line.startswith("{")]
     run = Run(exit_code, messages, output="\n".join(lines))
     for message in messages:
