@@ -21,7 +21,8 @@ def test_progress_and_summary_lines_carry_the_real_numbers(sandbox: Sandbox, con
     assert f"progress invoice_payments: {invoices}/{invoices} parents visited (100%), {run.count('invoice_payments')} records, {invoices} requests, done" in logs
     summary_line = next(line for line in logs if line.startswith("summary time_entries:"))
     assert f"records={entries} requests=1 retries=0 429s=0" in summary_line
-    state = run.stream_state("time_entries")
+    state = dict(run.stream_state("time_entries"))
+    state["ids"] = f"<{len(state['ids'])} chars>"  # the id set's length, not its content
     assert f"state={json.dumps(state, sort_keys=True)}" in summary_line
     total = next(line for line in logs if line.startswith("summary TOTAL:"))
     records_total = sum(len(v) for v in run.records.values())

@@ -37,14 +37,18 @@ class StreamSpec:
     flat: Flat = ()  # seed columns flattened out of nested objects
     permission: str = ADMIN  # least Harvest role that gets no 403 (Managers/Members see subsets)
     report: str | None = None  # WINDOWED: rows per from/to window; SNAPSHOT: one current row set
+    # Tombstones: the single-object GET whose 404 confirms a deletion. With "{id}" it confirms the
+    # record itself; otherwise ("invoices/{invoice_id}") the parent, whose deletion takes its rows along.
+    # The other placeholder names a field kept in state next to each id.
+    deletes: str | None = None
 
 
 STREAMS: tuple[StreamSpec, ...] = (
-    StreamSpec("clients", "clients"),
-    StreamSpec("contacts", "contacts", flat=(("client_id", "client.id"),)),
+    StreamSpec("clients", "clients", deletes="clients/{id}"),
+    StreamSpec("contacts", "contacts", flat=(("client_id", "client.id"),), deletes="contacts/{id}"),
     StreamSpec("company", "company", data_key="", primary_key=("base_uri",), cursor=None),
-    StreamSpec("users", "users", permission=MANAGER),
-    StreamSpec("roles", "roles", server_filter=False),  # /roles has no updated_since
+    StreamSpec("users", "users", permission=MANAGER, deletes="users/{id}"),
+    StreamSpec("roles", "roles", server_filter=False, deletes="roles/{id}"),  # /roles has no updated_since
     StreamSpec("user_roles", parent="roles", embedded="user_ids", element_id_as="user_id",
                parent_key="role_id", primary_key=("user_id", "role_id"), cursor="role_updated_at"),
     # Rates have no updated_since and no change signal on the user: every user, every sync.
@@ -52,12 +56,14 @@ STREAMS: tuple[StreamSpec, ...] = (
                every_parent=True, server_filter=False),
     StreamSpec("cost_rates", "users/{parent_id}/cost_rates", parent="users", parent_key="user_id",
                every_parent=True, server_filter=False),
-    StreamSpec("projects", "projects", flat=(("client_id", "client.id"),), permission=MANAGER),
-    StreamSpec("tasks", "tasks"),
+    StreamSpec("projects", "projects", flat=(("client_id", "client.id"),), permission=MANAGER, deletes="projects/{id}"),
+    StreamSpec("tasks", "tasks", deletes="tasks/{id}"),
     StreamSpec("project_tasks", "task_assignments", data_key="task_assignments",
-               flat=(("project_id", "project.id"), ("task_id", "task.id")), permission=MANAGER),
+               flat=(("project_id", "project.id"), ("task_id", "task.id")), permission=MANAGER,
+               deletes="projects/{project_id}/task_assignments/{id}"),  # no global single GET in Harvest
     StreamSpec("project_users", "user_assignments", data_key="user_assignments",
-               flat=(("project_id", "project.id"), ("user_id", "user.id")), permission=MANAGER),
+               flat=(("project_id", "project.id"), ("user_id", "user.id")), permission=MANAGER,
+               deletes="projects/{project_id}/user_assignments/{id}"),
     # A user's updated_at need not move when they are assigned; /user_assignments says who changed.
     StreamSpec("user_projects", "users/{parent_id}/project_assignments", data_key="project_assignments",
                parent="project_users", parent_id_field="user_id", parent_key="user_id",
@@ -67,7 +73,7 @@ STREAMS: tuple[StreamSpec, ...] = (
                parent_columns=(("user_id", "user_id"), ("project_id", "project_id"),
                                ("project_assignment_id", "id")),
                flat=(("task_id", "task.id"),), cursor="user_project_updated_at", permission=MANAGER),
-    StreamSpec("time_entries", "time_entries", permission=MEMBER,
+    StreamSpec("time_entries", "time_entries", permission=MEMBER, deletes="time_entries/{id}",
                flat=(("client_id", "client.id"), ("invoice_id", "invoice.id"), ("project_id", "project.id"),
                      ("task_assignment_id", "task_assignment.id"), ("task_id", "task.id"),
                      ("user_assignment_id", "user_assignment.id"), ("user_id", "user.id"),
@@ -78,30 +84,30 @@ STREAMS: tuple[StreamSpec, ...] = (
                permission=MEMBER),
     StreamSpec("external_reference", parent="time_entries", embedded="external_reference", distinct=True,
                cursor="time_entry_updated_at", permission=MEMBER),
-    StreamSpec("expenses", "expenses", permission=MEMBER,
+    StreamSpec("expenses", "expenses", permission=MEMBER, deletes="expenses/{id}",
                flat=(("client_id", "client.id"), ("expense_category_id", "expense_category.id"),
                      ("invoice_id", "invoice.id"), ("project_id", "project.id"),
                      ("receipt_content_type", "receipt.content_type"), ("receipt_file_name", "receipt.file_name"),
                      ("receipt_file_size", "receipt.file_size"), ("receipt_url", "receipt.url"),
                      ("user_assignment_id", "user_assignment.id"), ("user_id", "user.id"))),
-    StreamSpec("expense_categories", "expense_categories"),
-    StreamSpec("invoices", "invoices",
+    StreamSpec("expense_categories", "expense_categories", deletes="expense_categories/{id}"),
+    StreamSpec("invoices", "invoices", deletes="invoices/{id}",
                flat=(("client_id", "client.id"), ("creator_id", "creator.id"), ("estimate_id", "estimate.id"),
                      ("retainer_id", "retainer.id"))),
     StreamSpec("invoice_line_items", parent="invoices", embedded="line_items", parent_key="invoice_id",
-               flat=(("project_id", "project.id"),), cursor="invoice_updated_at"),
+               flat=(("project_id", "project.id"),), cursor="invoice_updated_at", deletes="invoices/{invoice_id}"),
     StreamSpec("invoice_messages", "invoices/{parent_id}/messages", data_key="invoice_messages",
-               parent="invoices", parent_key="invoice_id"),
+               parent="invoices", parent_key="invoice_id", deletes="invoices/{invoice_id}"),
     StreamSpec("invoice_payments", "invoices/{parent_id}/payments", data_key="invoice_payments",
-               parent="invoices", parent_key="invoice_id",
+               parent="invoices", parent_key="invoice_id", deletes="invoices/{invoice_id}",
                flat=(("payment_gateway_id", "payment_gateway.id"), ("payment_gateway_name", "payment_gateway.name"))),
-    StreamSpec("invoice_item_categories", "invoice_item_categories"),
-    StreamSpec("estimates", "estimates", flat=(("client_id", "client.id"), ("creator_id", "creator.id"))),
+    StreamSpec("invoice_item_categories", "invoice_item_categories", deletes="invoice_item_categories/{id}"),
+    StreamSpec("estimates", "estimates", flat=(("client_id", "client.id"), ("creator_id", "creator.id")), deletes="estimates/{id}"),
     StreamSpec("estimate_line_items", parent="estimates", embedded="line_items", parent_key="estimate_id",
-               cursor="estimate_updated_at"),
+               cursor="estimate_updated_at", deletes="estimates/{estimate_id}"),
     StreamSpec("estimate_messages", "estimates/{parent_id}/messages", data_key="estimate_messages",
-               parent="estimates", parent_key="estimate_id"),
-    StreamSpec("estimate_item_categories", "estimate_item_categories"),
+               parent="estimates", parent_key="estimate_id", deletes="estimates/{estimate_id}"),
+    StreamSpec("estimate_item_categories", "estimate_item_categories", deletes="estimate_item_categories/{id}"),
     # Reports: rows per subject and currency for a from/to window; keyed with the window.
     StreamSpec("time_clients", "reports/time/clients", data_key="results", report=WINDOWED,
                primary_key=("client_id", "currency", "from", "to"), cursor="to", permission=MEMBER),

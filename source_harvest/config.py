@@ -27,6 +27,7 @@ from .constants import (
 REPORT_WINDOWS = ("month", "quarter", "year")
 DEFAULT_REPORTS_WINDOW = "year"
 DEFAULT_REPORTS_LOOKBACK_DAYS = 30
+DEFAULT_DELETES_SWEEP_HOURS = 24
 
 
 def config_error(message: str) -> AirbyteTracedException:
@@ -56,6 +57,8 @@ class HarvestConfig:
     reports_window: str = DEFAULT_REPORTS_WINDOW
     reports_lookback_days: int = DEFAULT_REPORTS_LOOKBACK_DAYS
     ignore_forbidden_streams: bool = False
+    capture_deletes: bool = True
+    deletes_sweep: timedelta = timedelta(hours=DEFAULT_DELETES_SWEEP_HOURS)
 
 
 def parse_datetime(value: Any, name: str) -> datetime:
@@ -151,6 +154,9 @@ def parse_config(raw: Mapping[str, Any], now: datetime | None = None) -> Harvest
     reports_lookback_days = raw.get("reports_lookback_days", DEFAULT_REPORTS_LOOKBACK_DAYS)
     if isinstance(reports_lookback_days, bool) or not isinstance(reports_lookback_days, int) or reports_lookback_days < 0:
         raise config_error(f"`reports_lookback_days` must be a whole number >= 0, got {reports_lookback_days!r}.")
+    sweep_hours = raw.get("deletes_sweep_hours", DEFAULT_DELETES_SWEEP_HOURS)
+    if isinstance(sweep_hours, bool) or not isinstance(sweep_hours, int) or sweep_hours < 0:
+        raise config_error(f"`deletes_sweep_hours` must be a whole number of hours >= 0 (0: every sync), got {sweep_hours!r}.")
     user_agent = raw.get("user_agent") or DEFAULT_USER_AGENT
     if not isinstance(user_agent, str):
         raise config_error("`user_agent` must be a string naming the application and a contact.")
@@ -169,4 +175,6 @@ def parse_config(raw: Mapping[str, Any], now: datetime | None = None) -> Harvest
         reports_window=reports_window,
         reports_lookback_days=reports_lookback_days,
         ignore_forbidden_streams=bool(raw.get("ignore_forbidden_streams", False)),
+        capture_deletes=bool(raw.get("capture_deletes", True)),
+        deletes_sweep=timedelta(hours=sweep_hours),
     )

@@ -58,14 +58,11 @@ def decode_ids(text: str | None) -> set[int]:
 
 
 def encode_pairs(pairs: Iterable[tuple[int, int]]) -> str:
-    """(parent, child) pairs, sorted by parent then child; parents and children delta-encoded apart."""
+    """(parent, child) pairs, sorted by parent then child; parents and children delta-encoded apart
+    (children also across parents: ids created together sit close together)."""
     ordered = sorted(set(pairs))
     parents = _deltas([p for p, _ in ordered])
-    children: list[int] = []
-    previous_parent, previous_child = None, 0
-    for parent, child in ordered:
-        children.append(child - (previous_child if parent == previous_parent else 0))
-        previous_parent, previous_child = parent, child
+    children = _deltas([c for _, c in ordered])
     payload = _varints([len(ordered)]) + _varints(parents) + _varints(children)
     return PREFIX + base64.b64encode(zlib.compress(payload, 9)).decode("ascii")
 
@@ -78,10 +75,5 @@ def decode_pairs(text: str | None) -> set[tuple[int, int]]:
     numbers = _read_varints(zlib.decompress(base64.b64decode(text[len(PREFIX):])))
     count = numbers[0]
     parents = _undelta(numbers[1:1 + count])
-    child_deltas = numbers[1 + count:1 + 2 * count]
-    pairs, previous_parent, previous_child = [], None, 0
-    for parent, delta in zip(parents, child_deltas, strict=True):
-        child = delta + (previous_child if parent == previous_parent else 0)
-        pairs.append((parent, child))
-        previous_parent, previous_child = parent, child
-    return set(pairs)
+    children = _undelta(numbers[1 + count:1 + 2 * count])
+    return set(zip(parents, children, strict=True))

@@ -194,22 +194,23 @@ class SourceHarvest(AbstractSource):
     def _plan(self, context: SyncContext, catalog: ConfiguredAirbyteCatalog) -> None:
         """Tell the hub every consumer of every production, so each endpoint is read once."""
         selected = {c.stream.name: c.sync_mode for c in catalog.streams if c.stream.name in context.streams}
-
         for name, sync_mode in selected.items():
-            spec = context.streams[name].spec
+            stream = context.streams[name]
+            spec = stream.spec
             if spec.report:
                 continue  # one consumer each, read window by window
-            since = context.since(spec, sync_mode, self._state.get(name))
-            stream = context.streams[name]
+            state = self._state.get(name) or {}
+            since = context.since(spec, sync_mode, state)
+            stream.prepare_deletes(sync_mode, state)  # a deletion sweep lists whole endpoints
             if isinstance(stream, DerivedStream):
-                context.hub.expect(spec.parent, name, since, stream.parent_fields())  # type: ignore[arg-type]
+                context.hub.expect(spec.parent, name, stream.parent_fetch_since(since), stream.parent_fields())  # type: ignore[arg-type]
             else:
-                context.hub.expect(name, name, since)
+                context.hub.expect(name, name, stream.production_since(since))
         # A child's production reads its parent once, from the oldest since its consumers need.
         for spec in STREAMS:
             child = context.streams[spec.name]
             if isinstance(child, ChildStream) and context.hub.is_planned(spec.name):
-                since = child.parent_since(context.hub.planned_since(spec.name))
+                since = child.parent_fetch_since(context.hub.planned_since(spec.name))
                 context.hub.expect(spec.parent, spec.name, since, child.parent_fields())  # type: ignore[arg-type]
 
     # --- read --------------------------------------------------------------------------------

@@ -69,7 +69,8 @@ class SyncStats:
         stats = self[name]
         if stats.started is not None:
             stats.seconds = self.clock() - stats.started
-        stats.state = state
+        # The delivered-id set can be long: the summary says how long, not what it holds.
+        stats.state = {k: (f"<{len(v)} chars>" if k == "ids" else v) for k, v in state.items()} if state else state
         self.progress(name, final=True)
 
     def page(self, name: str, body: Any, rows: int) -> None:

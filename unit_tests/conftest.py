@@ -26,6 +26,7 @@ def config() -> dict[str, Any]:
         "account_id": ACCOUNT,
         "replication_start_date": "2024-01-01T00:00:00Z",
         "credentials": {"auth_type": "Token", "api_token": TOKEN},
+        "capture_deletes": False,  # tombstones have their own tests (test_deletes.py)
     }
 
 

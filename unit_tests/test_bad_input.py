@@ -73,7 +73,8 @@ def test_read_exits_non_zero_with_a_config_error_trace(tmp_path, capsys, config,
     assert traces[0]["failure_type"] == "config_error" and fragment in traces[0]["message"]
 
 
-GOOD_CONFIG = {"account_id": "4242", "replication_start_date": "2024-01-01T00:00:00Z", "credentials": {"auth_type": "Token", "api_token": TOKEN}}
+GOOD_CONFIG = {"account_id": "4242", "replication_start_date": "2024-01-01T00:00:00Z", "credentials": {"auth_type": "Token", "api_token": TOKEN},
+               "capture_deletes": False}
 
 
 @pytest.mark.parametrize("state,fragment", [

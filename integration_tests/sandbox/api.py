@@ -447,6 +447,14 @@ class HarvestApi:
             nested = NESTED.get((head, segments[2]))
             if nested is not None:
                 return self.list(request, nested, principal, int(segments[1]))
+        if len(segments) == 4 and head == "projects" and segments[1].isdigit() and segments[3].isdigit():
+            # Harvest retrieves one task or user assignment only under its project.
+            spec = TOP_LEVEL.get(segments[2])
+            if spec is not None and segments[2] in ("task_assignments", "user_assignments"):
+                response = self.single(spec, int(segments[3]), principal)
+                if response.status == 200 and (self.store[spec.source].by_id[int(segments[3])]["project"] or {}).get("id") != int(segments[1]):
+                    return json_response(404, NOT_FOUND)
+                return response
         return json_response(404, NOT_FOUND)
 
     # --- permissions and visibility ----------------------------------------------------------------

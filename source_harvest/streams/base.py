@@ -27,6 +27,7 @@ from ..constants import PAGE_SIZE
 from ..errors import PARSED_BODY_ATTRIBUTE, HarvestErrorHandler, RetryAfterBackoff, harvest_message
 from ..state import cursor_from_state
 from .context import SyncContext, cursor_value
+from .deletes import IDS_KEY, SWEPT_AT_KEY, DeleteTracker
 
 HTTP_FORBIDDEN = 403
 HTTP_NOT_FOUND = 404
@@ -66,6 +67,8 @@ class HarvestStream(HttpStream):
         self.spec = spec
         self.context = context
         self.flat = flat_columns(spec)
+        self.tracker: DeleteTracker | None = None
+        self._saved_extra: dict[str, Any] = {}  # state kept next to the cursor (ids, swept_at)
         self._cursor_value: str | None = None
         super().__init__(authenticator=context.authenticator, api_budget=context.budget)
         # requests re-reads proxy and CA settings from os.environ on every request (~0.4 ms each);
@@ -226,18 +229,58 @@ class HarvestStream(HttpStream):
     def consume(self, sync_mode: SyncMode, stream_state: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
         """Records this stream must deliver: its production from the hub, filtered to its own since."""
         since = self.context.since(self.spec, sync_mode, stream_state)
+        tracker = self.prepare_deletes(sync_mode, stream_state)
+        listing = tracker is not None and tracker.sweeping and not tracker.follows_parent
         cursor = self.spec.cursor
         newest = self.saved_cursor(stream_state)
-        for record in self.context.hub.records(self, since, self.name):
+        for record in self.context.hub.records(self, self.production_since(since), self.name):
+            if listing:
+                tracker.listed_record(record.get("id"))  # type: ignore[union-attr]
             if cursor:
                 value = cursor_value(record.get(cursor))
                 if since is not None and value is not None and value < since:
                     continue  # older than this stream needs (endpoint shared, or no server filter)
                 if value is not None and (newest is None or value > newest):
                     newest = value
+            if tracker is not None:
+                tracker.delivered_record(record)
             yield record
+        if tracker is not None:
+            yield from tracker.tombstones()  # after the records: they never move the cursor
+            self._saved_extra = tracker.state()
         # Harvest never sorts by updated_at: the cursor moves only once every record is out.
         self._cursor_value = newest
+
+    # --- deletions ---------------------------------------------------------------------------
+    def prepare_deletes(self, sync_mode: SyncMode, stream_state: Mapping[str, Any]) -> DeleteTracker | None:
+        """The stream's delete tracker for this sync (incremental, `capture_deletes` on, a `deletes` row)."""
+        config = self.context.config
+        if self.tracker is None and self.spec.deletes and config.capture_deletes and sync_mode == SyncMode.incremental:
+            now = self.context.started_at
+            sweeping = DeleteTracker.sweep_due(stream_state, now, config.deletes_sweep.total_seconds() / 3600)
+            self.tracker = DeleteTracker(self.spec, stream_state, sweeping, now, self.exists)
+        return self.tracker
+
+    @property
+    def sweeping(self) -> bool:
+        return self.tracker is not None and self.tracker.sweeping
+
+    def production_since(self, since: str | None) -> str | None:
+        """What this stream's own listing asks Harvest for: everything during a deletion sweep."""
+        return None if self.sweeping and not self.tracker.follows_parent else since  # type: ignore[union-attr]
+
+    def exists(self, path: str) -> bool:
+        """A single-object GET: False only on 404 (deleted), True on 200; anything else raises.
+        Asked once per sync per path, however many streams hang off the same parent."""
+        known = self.context.existence.get(path)
+        if known is not None:
+            return known
+        _, response = self._fetch_next_page({"path": path, "params": {}}, {}, None)
+        if response.status_code == HTTP_FORBIDDEN:
+            raise self._forbidden(response)
+        self.context.stats[self.name].requests += 1
+        self.context.existence[path] = response.status_code != HTTP_NOT_FOUND
+        return self.context.existence[path]
 
     @staticmethod
     def normalize_cursor(value: Any) -> str | None:
@@ -250,8 +293,10 @@ class HarvestStream(HttpStream):
 
     @property
     def state(self) -> MutableMapping[str, Any]:
-        return {self.spec.cursor: self._cursor_value} if self.spec.cursor and self._cursor_value else {}
+        cursor = {self.spec.cursor: self._cursor_value} if self.spec.cursor and self._cursor_value else {}
+        return {**cursor, **self._saved_extra}
 
     @state.setter
     def state(self, value: MutableMapping[str, Any]) -> None:
         self._cursor_value = self.saved_cursor(value)
+        self._saved_extra = {k: v for k, v in (value or {}).items() if k in (IDS_KEY, SWEPT_AT_KEY)} if self.spec.deletes else {}

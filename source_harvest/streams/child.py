@@ -18,6 +18,10 @@ class ChildStream(HarvestStream):
     def parent_since(self, since: str | None) -> str | None:
         return None if self.spec.every_parent else since
 
+    def parent_fetch_since(self, since: str | None) -> str | None:
+        """The parent listing: in full during a deletion sweep (deleted parents are then seen)."""
+        return None if self.sweeping else self.parent_since(since)
+
     def parent_fields(self) -> frozenset[str]:
         return frozenset({self.spec.parent_id_field, "updated_at"})
 
@@ -25,9 +29,13 @@ class ChildStream(HarvestStream):
         spec = self.spec
         parent = self.context.streams[spec.parent]  # type: ignore[index]
         parent_since = self.parent_since(since)
-        params = {"updated_since": since} if since and spec.server_filter else {}
+        tracker = self.tracker
+        # With tombstones on, a visited parent's whole list is read, so rows it no longer holds are seen.
+        params = {"updated_since": since} if since and spec.server_filter and tracker is None else {}
         visited: set[Any] = set()
-        for parent_record in self.context.hub.records(parent, parent_since, self.name):
+        for parent_record in self.context.hub.records(parent, self.parent_fetch_since(since), self.name):
+            if tracker is not None and tracker.sweeping:
+                tracker.listed_record(parent_record.get(spec.parent_id_field))
             if parent_since is not None:
                 changed = cursor_value(parent_record.get("updated_at"))
                 if changed is not None and changed < parent_since:
@@ -39,9 +47,13 @@ class ChildStream(HarvestStream):
             counters = self.context.stats[self.name]
             counters.parents_visited += 1
             counters.parents_total = max(self.context.stats[spec.parent].total_entries or 0, counters.parents_visited)  # type: ignore[index]
+            rows: list[Any] = []
             try:
                 for record in self.fetch(spec.path.format(parent_id=parent_id), params):
                     record[spec.parent_key] = parent_id  # type: ignore[index]
+                    rows.append(record.get("id"))
                     yield add_flat_columns(record, self.flat)
+                if tracker is not None:
+                    tracker.parent_read(parent_id, rows)
             except ParentGone:
                 self.logger.warning(f"{self.name}: {spec.parent} {parent_id} was deleted during the sync (404); its rows are skipped.")

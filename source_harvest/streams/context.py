@@ -48,6 +48,8 @@ class SyncContext:
     stats: SyncStats
     hub: RecordHub = field(default_factory=RecordHub)
     request_kwargs: dict[str, Any] = field(default_factory=dict)
+    existence: dict[str, bool] = field(default_factory=dict)  # single-object GETs asked this sync
+    started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc).replace(microsecond=0))
     streams: dict[str, HarvestStream] = field(default_factory=dict)
 
     def since(self, spec: StreamSpec, sync_mode: SyncMode, state: Mapping[str, Any] | None) -> str | None:

@@ -21,10 +21,14 @@ class DerivedStream(HarvestStream):
         spec = self.spec
         parent = self.context.streams[spec.parent]  # type: ignore[index]
         seen: set[Any] = set()
-        for parent_record in self.context.hub.records(parent, since, self.name):
+        tracker = self.tracker
+        for parent_record in self.context.hub.records(parent, self.parent_fetch_since(since), self.name):
             elements = parent_record.get(spec.embedded)  # type: ignore[arg-type]
             if isinstance(elements, dict):
                 elements = [elements]
+            if tracker is not None:  # a parent record carries all of its rows
+                tracker.listed_record(parent_record.get("id"))
+                tracker.parent_read(parent_record.get("id"), (e.get("id") for e in elements or () if isinstance(e, dict)))
             for element in elements or ():
                 row = self._row(element, parent_record)
                 if spec.distinct:
@@ -33,6 +37,9 @@ class DerivedStream(HarvestStream):
                         continue
                     seen.add(key)
                 yield row
+
+    def parent_fetch_since(self, since: str | None) -> str | None:
+        return None if self.sweeping else since
 
     def _row(self, element: Any, parent_record: dict[str, Any]) -> dict[str, Any]:
         spec = self.spec

@@ -1,0 +1,155 @@
+"""Tombstones: deleted records reach the warehouse, and a live record is never tombstoned."""
+
+from __future__ import annotations
+
+import pytest
+import requests_mock
+
+from source_harvest.streams.deletes import DELETED_AT
+from unit_tests.conftest import API, final_state, get_requests, harvest_page, record, records_of, run_read, serve_empty_lists
+
+
+@pytest.fixture
+def deletes_config(config):
+    config["capture_deletes"] = True
+    return config
+
+
+def clients_state(ids: str, swept_at: str, updated_at: str = "2024-06-01T00:00:00Z") -> dict:
+    return {"clients": {"updated_at": updated_at, "ids": ids, "swept_at": swept_at}}
+
+
+def first_sync(config, rows: list[dict], endpoint: str = "clients", stream: str = "clients") -> dict:
+    with requests_mock.Mocker() as mock:
+        serve_empty_lists(mock)
+        mock.get(API + endpoint, json=harvest_page(endpoint, rows))
+        output = run_read(config, [stream])
+        sent = get_requests(mock, f"/{endpoint}")[0]
+    assert "updated_since" not in sent.qs  # no baseline yet: the first sync lists everything
+    return final_state(output, stream)
+
+
+def test_first_sync_lists_everything_and_keeps_a_compact_id_set(deletes_config) -> None:
+    state = first_sync(deletes_config, [record(1), record(2), record(3, "2023-01-01T00:00:00Z")])
+    assert set(state) == {"updated_at", "ids", "swept_at"} and state["ids"].startswith("z1:")
+    from source_harvest.idset import decode_ids
+    assert decode_ids(state["ids"]) == {1, 2}  # id 3 predates the start date: never delivered, never tracked
+
+
+def test_between_sweeps_only_changes_are_asked_and_no_tombstone_is_made(deletes_config) -> None:
+    state = first_sync(deletes_config, [record(1), record(2)])
+    with requests_mock.Mocker() as mock:
+        serve_empty_lists(mock)
+        mock.get(API + "clients", json=harvest_page("clients", [record(4, "2024-07-01T00:00:00Z")]))
+        output = run_read(deletes_config, ["clients"], state={"clients": state})
+        sent = get_requests(mock, "/clients")[0]
+    assert "updated_since" in sent.qs
+    assert [r["id"] for r in records_of(output, "clients")] == [4]
+    from source_harvest.idset import decode_ids
+    assert decode_ids(final_state(output, "clients")["ids"]) == {1, 2, 4}
+
+
+def test_sweep_tombstones_a_vanished_id_after_a_404_and_keeps_the_cursor(deletes_config) -> None:
+    state = first_sync(deletes_config, [record(1), record(2), record(3)])
+    state["swept_at"] = "2024-01-01T00:00:00Z"  # a day and more ago: the next sync sweeps
+    with requests_mock.Mocker() as mock:
+        serve_empty_lists(mock)
+        mock.get(API + "clients", json=harvest_page("clients", [record(1), record(3)]))
+        mock.get(API + "clients/2", status_code=404, json={"message": "Not found"})
+        output = run_read(deletes_config, ["clients"], state={"clients": state})
+        listed = get_requests(mock, "/clients?")[0]
+    assert "updated_since" not in listed.qs
+    tombstones = [r for r in records_of(output, "clients") if DELETED_AT in r]
+    assert [r["id"] for r in tombstones] == [2]
+    assert tombstones[0]["updated_at"] == tombstones[0][DELETED_AT] > "2026-01-01T00:00:00Z"  # the detection time
+    after = final_state(output, "clients")
+    assert after["updated_at"] == "2024-06-01T00:00:00Z"  # a tombstone never moves the cursor
+    from source_harvest.idset import decode_ids
+    assert decode_ids(after["ids"]) == {1, 3}
+
+
+def test_an_id_missing_from_a_shifted_page_but_still_alive_is_never_tombstoned(deletes_config) -> None:
+    state = first_sync(deletes_config, [record(1), record(2)])
+    deletes_config["deletes_sweep_hours"] = 0  # every sync sweeps
+    with requests_mock.Mocker() as mock:
+        serve_empty_lists(mock)
+        mock.get(API + "clients", json=harvest_page("clients", [record(1)]))
+        recheck = mock.get(API + "clients/2", json=record(2))
+        output = run_read(deletes_config, ["clients"], state={"clients": state})
+    assert recheck.call_count == 1
+    assert not [r for r in records_of(output, "clients") if DELETED_AT in r]
+    from source_harvest.idset import decode_ids
+    assert decode_ids(final_state(output, "clients")["ids"]) == {1, 2}
+
+
+def test_task_assignments_are_rechecked_under_their_project(deletes_config) -> None:
+    rows = [record(7, project={"id": 70}, task={"id": 1}), record(8, project={"id": 80}, task={"id": 1})]
+    state = first_sync(deletes_config, rows, endpoint="task_assignments", stream="project_tasks")
+    deletes_config["deletes_sweep_hours"] = 0
+    with requests_mock.Mocker() as mock:
+        serve_empty_lists(mock)
+        mock.get(API + "task_assignments", json=harvest_page("task_assignments", rows[:1]))
+        recheck = mock.get(API + "projects/80/task_assignments/8", status_code=404, json={})
+        output = run_read(deletes_config, ["project_tasks"], state={"project_tasks": state})
+    assert recheck.call_count == 1
+    assert [(r["id"], r["project_id"]) for r in records_of(output, "project_tasks") if DELETED_AT in r] == [(8, 80)]
+
+
+def test_a_deleted_invoice_takes_its_line_items_messages_and_payments_along(deletes_config) -> None:
+    invoices = [record(1, line_items=[{"id": 11}, {"id": 12}]), record(2, line_items=[{"id": 21}])]
+    streams = ["invoices", "invoice_line_items", "invoice_messages", "invoice_payments"]
+    with requests_mock.Mocker() as mock:
+        serve_empty_lists(mock)
+        mock.get(API + "invoices", json=harvest_page("invoices", invoices))
+        mock.get(API + "invoices/2/messages", json=harvest_page("invoice_messages", [record(200)]))
+        mock.get(API + "invoices/2/payments", json=harvest_page("invoice_payments", [record(300)]))
+        first = run_read(deletes_config, streams)
+    state = {name: final_state(first, name) for name in streams}
+    deletes_config["deletes_sweep_hours"] = 0
+    with requests_mock.Mocker() as mock:
+        serve_empty_lists(mock)
+        mock.get(API + "invoices", json=harvest_page("invoices", invoices[:1]))
+        recheck = mock.get(API + "invoices/2", status_code=404, json={})
+        output = run_read(deletes_config, streams, state=state)
+        listings = get_requests(mock, "/v2/invoices?")
+    assert recheck.call_count == 1  # confirmed once for all four streams
+    assert len(listings) == 1
+    tombstoned = {(stream, r["id"]) for stream in streams for r in records_of(output, stream) if DELETED_AT in r}
+    assert tombstoned == {("invoices", 2), ("invoice_line_items", 21), ("invoice_messages", 200), ("invoice_payments", 300)}
+    line_item = next(r for r in records_of(output, "invoice_line_items") if DELETED_AT in r)
+    assert line_item["invoice_id"] == 2 and line_item["invoice_updated_at"] == line_item[DELETED_AT]
+
+
+def test_rows_removed_from_a_changed_invoice_are_tombstoned(deletes_config) -> None:
+    before = record(1, "2024-06-01T00:00:00Z", line_items=[{"id": 11}, {"id": 12}])
+    with requests_mock.Mocker() as mock:
+        serve_empty_lists(mock)
+        mock.get(API + "invoices", json=harvest_page("invoices", [before]))
+        mock.get(API + "invoices/1/payments", json=harvest_page("invoice_payments", [record(300), record(301)]))
+        first = run_read(deletes_config, ["invoice_line_items", "invoice_payments"])
+    state = {name: final_state(first, name) for name in ("invoice_line_items", "invoice_payments")}
+    after = record(1, "2024-08-01T00:00:00Z", line_items=[{"id": 11}])
+    with requests_mock.Mocker() as mock:
+        serve_empty_lists(mock)
+        mock.get(API + "invoices", json=harvest_page("invoices", [after]))
+        payments = mock.get(API + "invoices/1/payments", json=harvest_page("invoice_payments", [record(300)]))
+        output = run_read(deletes_config, ["invoice_line_items", "invoice_payments"], state=state)
+    assert "updated_since" not in payments.last_request.qs  # the whole list of a visited invoice
+    assert [r["id"] for r in records_of(output, "invoice_line_items") if DELETED_AT in r] == [12]
+    assert [r["id"] for r in records_of(output, "invoice_payments") if DELETED_AT in r] == [301]
+
+
+def test_full_refresh_makes_no_tombstones_and_keeps_no_ids(deletes_config) -> None:
+    from airbyte_cdk.models import SyncMode
+    with requests_mock.Mocker() as mock:
+        serve_empty_lists(mock)
+        mock.get(API + "clients", json=harvest_page("clients", [record(1)]))
+        output = run_read(deletes_config, {"clients": SyncMode.full_refresh})
+    assert "ids" not in final_state(output, "clients")
+
+
+def test_foreign_ids_in_state_are_a_clear_config_error(deletes_config) -> None:
+    with requests_mock.Mocker() as mock:
+        serve_empty_lists(mock)
+        output = run_read(deletes_config, ["clients"], state=clients_state("nonsense", "2024-01-01T00:00:00Z"))
+    assert output.errors and "ids" in output.errors[0].trace.error.message
