@@ -86,6 +86,16 @@ def run_connector(args: list[str]) -> Run:
     return run
 
 
+def show(config: pytest.Config, tag: str, line: str) -> None:
+    """A measured figure, shown on the terminal even without -s (build and install times are worth seeing)."""
+    terminal = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if terminal is not None and capture is not None:
+        with capture.global_and_fixture_disabled():
+            terminal.write("\n")
+            terminal.write_line(f"[{tag}] {line}")
+
+
 def catalog_for(streams: Iterable[StreamSpec], incremental: bool = True) -> dict[str, Any]:
     configured = []
     for spec in streams:

@@ -20,7 +20,7 @@ from typing import Any, Iterable
 
 import pytest
 
-from integration_tests.conftest import ANCHOR, catalog_for, run_connector
+from integration_tests.conftest import ANCHOR, catalog_for, run_connector, show
 from integration_tests.sandbox import Sandbox
 from source_harvest.catalog import STREAMS
 
@@ -45,12 +45,7 @@ log = logging.getLogger(__name__)
 def report(config: pytest.Config, line: str) -> None:
     """A fact about the image, logged and shown on the terminal without -s."""
     log.info(line)
-    terminal = config.pluginmanager.get_plugin("terminalreporter")
-    capture = config.pluginmanager.get_plugin("capturemanager")
-    if terminal is not None and capture is not None:
-        with capture.global_and_fixture_disabled():
-            terminal.write("\n")
-            terminal.write_line(f"[docker image] {line}")
+    show(config, "docker image", line)
 
 
 @dataclass

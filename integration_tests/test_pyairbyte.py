@@ -17,7 +17,7 @@ from typing import Iterable
 
 import pytest
 
-from integration_tests.conftest import ANCHOR, catalog_for, run_connector
+from integration_tests.conftest import ANCHOR, catalog_for, run_connector, show
 from integration_tests.sandbox import Sandbox
 from source_harvest.catalog import STREAMS
 
@@ -37,13 +37,7 @@ NETWORK_ERRORS = (
 
 
 def say(config: pytest.Config, line: str) -> None:
-    """Shown on the terminal without -s: the install and run times are worth seeing."""
-    terminal = config.pluginmanager.get_plugin("terminalreporter")
-    capture = config.pluginmanager.get_plugin("capturemanager")
-    if terminal is not None and capture is not None:
-        with capture.global_and_fixture_disabled():
-            terminal.write("\n")
-            terminal.write_line(f"[pyairbyte] {line}")
+    show(config, "pyairbyte", line)
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import requests_mock
 
 from unit_tests.conftest import ACCOUNT, API, ID_API, TOKEN, harvest_page, record, records_of, run_read, serve_empty_lists
@@ -49,20 +50,12 @@ def test_revoked_refresh_token_is_a_config_error(config) -> None:
     assert "refresh-1" not in str(output.errors[0])
 
 
-def test_rotated_refresh_token_is_emitted_as_a_control_message(config, capsys) -> None:
+@pytest.mark.parametrize("returned,emitted", [("refresh-2", True), ("refresh-1", False)])
+def test_only_a_rotated_refresh_token_is_emitted_as_a_control_message(config, capsys, returned: str, emitted: bool) -> None:
     oauth_config(config)
     with requests_mock.Mocker() as mock:
         serve_empty_lists(mock)
-        mock.post(ID_API + "oauth2/token", json={"access_token": "access-2", "refresh_token": "refresh-2", "expires_in": 64799})
+        mock.post(ID_API + "oauth2/token", json={"access_token": "access-2", "refresh_token": returned, "expires_in": 64799})
         run_read(config, ["clients"])
     printed = capsys.readouterr().out
-    assert '"type":"CONTROL"' in printed and "refresh-2" in printed
-
-
-def test_unrotated_refresh_token_emits_no_control_message(config, capsys) -> None:
-    oauth_config(config)
-    with requests_mock.Mocker() as mock:
-        serve_empty_lists(mock)
-        mock.post(ID_API + "oauth2/token", json={"access_token": "access-2", "refresh_token": "refresh-1", "expires_in": 64799})
-        run_read(config, ["clients"])
-    assert '"type":"CONTROL"' not in capsys.readouterr().out
+    assert ('"type":"CONTROL"' in printed and returned in printed) is emitted

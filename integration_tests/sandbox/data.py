@@ -443,18 +443,24 @@ class Generator:
             result.setdefault(project["client"]["id"], []).append(project)
         return result
 
-    def estimates(self) -> None:
-        rng, factory = self.rng, self.factory
-        creators = self.creators()
-        by_client = self.client_projects()
-        kinds = [row["name"] for row in self.store["estimate_item_categories"].ordered.rows]
+    def issue_drafts(self, count: int) -> list[tuple[int, int, Record]]:
+        """(created, issue day, client) for `count` invoices or estimates, oldest first."""
+        rng = self.rng
         drafts = []
-        for _ in range(self.volumes.estimates):
+        for _ in range(count):
             client = pick(rng, self.clients)
             issue_day = rng.randrange(max(self.start_day, self.epoch_of(client) // SECONDS_PER_DAY), self.end_day)
             created = self.clamp(issue_day * SECONDS_PER_DAY + rng.randint(7 * SECONDS_PER_HOUR, 20 * SECONDS_PER_HOUR - 1))
             drafts.append((created, issue_day, client))
         drafts.sort(key=lambda draft: draft[0])
+        return drafts
+
+    def estimates(self) -> None:
+        rng, factory = self.rng, self.factory
+        creators = self.creators()
+        by_client = self.client_projects()
+        kinds = [row["name"] for row in self.store["estimate_item_categories"].ordered.rows]
+        drafts = self.issue_drafts(self.volumes.estimates)
         estimates, messages, parents = [], [], {}
         message_drafts: list[tuple[int, int, str | None, Record]] = []
         for number, (created, issue_day, client) in enumerate(drafts, start=1):
@@ -497,13 +503,7 @@ class Generator:
         for estimate in self.store["estimates"].ordered.rows:
             if estimate["state"] == "accepted":
                 accepted_by_client.setdefault(estimate["client"]["id"], []).append(estimate["id"])
-        drafts = []
-        for _ in range(self.volumes.invoices):
-            client = pick(rng, self.clients)
-            issue_day = rng.randrange(max(self.start_day, self.epoch_of(client) // SECONDS_PER_DAY), self.end_day)
-            created = self.clamp(issue_day * SECONDS_PER_DAY + rng.randint(7 * SECONDS_PER_HOUR, 20 * SECONDS_PER_HOUR - 1))
-            drafts.append((created, issue_day, client))
-        drafts.sort(key=lambda draft: draft[0])
+        drafts = self.issue_drafts(self.volumes.invoices)
         invoices: list[Record] = []
         message_drafts: list[tuple[int, int, str | None, bool, Record]] = []
         payment_drafts: list[tuple[int, int, float, Record]] = []

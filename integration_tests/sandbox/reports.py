@@ -44,15 +44,16 @@ def _visible(rows: Iterable[Record], principal: Principal) -> Iterable[Record]:
     return rows if predicate is None else filter(predicate, rows)
 
 
-def _subject_of_time(kind: str, store: Store) -> Callable[[Record], tuple[tuple[Any, ...], Record]]:
+def _subject(kind: str, store: Store) -> Callable[[Record], tuple[tuple[Any, ...], Record]]:
+    """A report row's subject for a time entry or an expense: its sort key and identity columns."""
     users = store["users"].by_id
 
-    def subject(entry: Record) -> tuple[tuple[Any, ...], Record]:
+    def subject(row: Record) -> tuple[tuple[Any, ...], Record]:
         if kind == "clients":
-            client = entry["client"]
+            client = row["client"]
             return (client["name"], client["id"]), {"client_id": client["id"], "client_name": client["name"]}
         if kind == "projects":
-            client, project = entry["client"], entry["project"]
+            client, project = row["client"], row["project"]
             return (client["name"], project["name"], project["id"]), {
                 "client_id": client["id"],
                 "client_name": client["name"],
@@ -60,9 +61,12 @@ def _subject_of_time(kind: str, store: Store) -> Callable[[Record], tuple[tuple[
                 "project_name": project["name"],
             }
         if kind == "tasks":
-            task = entry["task"]
+            task = row["task"]
             return (task["name"], task["id"]), {"task_id": task["id"], "task_name": task["name"]}
-        user_ref = entry["user"]
+        if kind == "categories":
+            category = row["expense_category"]
+            return (category["name"], category["id"]), {"expense_category_id": category["id"], "expense_category_name": category["name"]}
+        user_ref = row["user"]
         user = users.get(user_ref["id"], {})
         return (user_ref["name"], user_ref["id"]), {
             "user_id": user_ref["id"],
@@ -76,7 +80,7 @@ def _subject_of_time(kind: str, store: Store) -> Callable[[Record], tuple[tuple[
 def time_report(store: Store, kind: str, entries: Iterable[Record], include_fixed_fee: bool) -> list[Record]:
     projects = store["projects"].by_id
     users = store["users"].by_id
-    subject = _subject_of_time(kind, store)
+    subject = _subject(kind, store)
     totals: dict[tuple[Any, ...], Record] = {}
     for entry in entries:
         if not include_fixed_fee and projects.get(entry["project"]["id"], {}).get("is_fixed_fee"):
@@ -108,33 +112,11 @@ def time_report(store: Store, kind: str, entries: Iterable[Record], include_fixe
 
 
 def expense_report(kind: str, expenses: Iterable[Record], store: Store) -> list[Record]:
-    users = store["users"].by_id
+    subject = _subject(kind, store)
     totals: dict[tuple[Any, ...], Record] = {}
     for expense in expenses:
-        client, project = expense["client"], expense["project"]
-        if kind == "clients":
-            sort_key: tuple[Any, ...] = (client["name"], client["id"])
-            identity: Record = {"client_id": client["id"], "client_name": client["name"]}
-        elif kind == "projects":
-            sort_key = (client["name"], project["name"], project["id"])
-            identity = {
-                "client_id": client["id"],
-                "client_name": client["name"],
-                "project_id": project["id"],
-                "project_name": project["name"],
-            }
-        elif kind == "categories":
-            category = expense["expense_category"]
-            sort_key = (category["name"], category["id"])
-            identity = {"expense_category_id": category["id"], "expense_category_name": category["name"]}
-        else:
-            user_ref = expense["user"]
-            sort_key = (user_ref["name"], user_ref["id"])
-            identity = {
-                "user_id": user_ref["id"],
-                "user_name": user_ref["name"],
-                "is_contractor": users.get(user_ref["id"], {}).get("is_contractor", False),
-            }
+        sort_key, identity = subject(expense)
+        client = expense["client"]
         currency = client["currency"]
         row = totals.get(sort_key + (currency,))
         if row is None:
