@@ -321,6 +321,9 @@ def rounded_up_hours(hours: float) -> float:
     return math.ceil(round(hours / QUARTER_HOUR, 6)) * QUARTER_HOUR
 
 
+TAX_AND_DISCOUNT_FIELDS = ("tax", "tax_amount", "tax2", "tax2_amount", "discount", "discount_amount")
+
+
 class Factory:
     """Draws incidental details from ``rng``; nested refs come from the store's ``RefBook``."""
 
@@ -788,12 +791,7 @@ class Factory:
             "purchase_order": rng.choice(("", "", f"PO-{rng.randint(1000, 9999)}")),
             "amount": amounts["amount"],
             "due_amount": amounts["amount"],
-            "tax": amounts["tax"],
-            "tax_amount": amounts["tax_amount"],
-            "tax2": amounts["tax2"],
-            "tax2_amount": amounts["tax2_amount"],
-            "discount": amounts["discount"],
-            "discount_amount": amounts["discount_amount"],
+            **{field: amounts[field] for field in TAX_AND_DISCOUNT_FIELDS},
             "subject": rng.choice(("", f"Services {day_string(issue_day)[:7]}", "Monthly retainer")),
             "notes": rng.choice(("", "Thank you for your business.", "Please include the invoice number.")),
             "currency": client["currency"],
@@ -840,12 +838,7 @@ class Factory:
             "number": number,
             "purchase_order": rng.choice(("", f"PO-{rng.randint(1000, 9999)}")),
             "amount": amounts["amount"],
-            "tax": amounts["tax"],
-            "tax_amount": amounts["tax_amount"],
-            "tax2": amounts["tax2"],
-            "tax2_amount": amounts["tax2_amount"],
-            "discount": amounts["discount"],
-            "discount_amount": amounts["discount_amount"],
+            **{field: amounts[field] for field in TAX_AND_DISCOUNT_FIELDS},
             "subject": rng.choice(("", "Project proposal", "Phase 2 estimate")),
             "notes": rng.choice(("", "Valid for 30 days.")),
             "currency": client["currency"],
