@@ -1,36 +1,28 @@
-"""HarvestStream: Harvest's HTTP conventions and the cursor every stream shares.
+"""HarvestStream: what every stream delivers and remembers.
 
-Owns: the User-Agent header, `per_page=2000`, following `links.next` verbatim (cursor and page
-endpoints alike), the envelope's data key, 403/404 handling, and the `updated_at` cursor, which
-is committed only when the stream finishes because Harvest never sorts by updated_at.
-https://help.getharvest.com/api-v2/introduction/overview/pagination/
+Owns: the consumer loop (records from the hub, filtered to the stream's own `since`), coercion to the
+schema, the `updated_at` cursor (committed only when the stream finishes, because Harvest never sorts
+by updated_at), the state kept next to it, and the hooks of deletion capture (deletes.py).
+Harvest's HTTP conventions are in http.py.
 """
 
 from __future__ import annotations
 
-import logging
-import time
 from abc import abstractmethod
 from functools import cached_property
 from typing import Any, Iterable, Iterator, Mapping, MutableMapping, Optional
 
-import orjson
-import requests
-from airbyte_cdk.models import FailureType, SyncMode
-from airbyte_cdk.sources.streams.http import HttpStream
-from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy, ErrorHandler
+from airbyte_cdk.models import SyncMode
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from ..catalog import StreamSpec
 from ..coerce import Coercer
-from ..constants import PAGE_SIZE
-from ..errors import PARSED_BODY_ATTRIBUTE, HarvestErrorHandler, RetryAfterBackoff, harvest_message
 from ..state import cursor_from_state
 from .context import SyncContext, cursor_value
 from .deletes import IDS_KEY, SWEPT_AT_KEY, DeleteTracker
+from .http import HarvestHttpStream, ParentGone
 
-HTTP_FORBIDDEN = 403
-HTTP_NOT_FOUND = 404
+__all__ = ["HarvestStream", "ParentGone", "add_flat_columns"]
 
 
 def dig(record: dict[str, Any], path: tuple[str, ...]) -> Any:
@@ -56,147 +48,15 @@ def add_flat_columns(record: dict[str, Any], columns: tuple[tuple[str, tuple[str
     return record
 
 
-class ParentGone(Exception):
-    """A per-parent list answered 404: the parent was deleted while the sync ran."""
-
-
-class HarvestStream(HttpStream):
-    """One row of `catalog.STREAMS` bound to one sync's context."""
+class HarvestStream(HarvestHttpStream):
+    """One row of `catalog.STREAMS` bound to one sync's context: what it delivers and its state."""
 
     def __init__(self, spec: StreamSpec, context: SyncContext) -> None:
-        self.spec = spec
-        self.context = context
         self.flat = flat_columns(spec)
         self.tracker: DeleteTracker | None = None
         self._saved_extra: dict[str, Any] = {}  # state kept next to the cursor (ids, swept_at)
         self._cursor_value: str | None = None
-        super().__init__(authenticator=context.authenticator, api_budget=context.budget)
-        # requests re-reads proxy and CA settings from os.environ on every request (~0.4 ms each);
-        # they are resolved once per sync (context.request_kwargs) and passed explicitly instead.
-        self._http_client._session.trust_env = False
-
-    # --- identity ----------------------------------------------------------------------------
-    @property
-    def name(self) -> str:  # type: ignore[override]
-        return self.spec.name
-
-    @property
-    def primary_key(self) -> list[str]:  # type: ignore[override]
-        return list(self.spec.primary_key)
-
-    @property
-    def cursor_field(self) -> list[str]:  # type: ignore[override]
-        return [self.spec.cursor] if self.spec.cursor else []
-
-    @property
-    def is_resumable(self) -> bool:
-        # Cursorless streams read every page in read_records (see airbyte-cdk-notes §3.6).
-        return bool(self.spec.cursor)
-
-    @property
-    def url_base(self) -> str:
-        return self.context.config.api_url
-
-    # --- HTTP ----------------------------------------------------------------------------------
-    def get_error_handler(self) -> Optional[ErrorHandler]:
-        config = self.context.config
-        return HarvestErrorHandler(self.logger, self.name, self.endpoint, config.account_id, config.auth_type == "Client",
-                                   self.context.stats[self.name])
-
-    @property
-    def endpoint(self) -> str:
-        """The path template this stream requests, as users read it in messages (/invoices/{id}/payments)."""
-        return "/" + (self.spec.path or self.name).replace("{parent_id}", "{id}")
-
-    def get_backoff_strategy(self) -> Optional[BackoffStrategy]:
-        return RetryAfterBackoff()
-
-    def request_kwargs(self, **kwargs: Any) -> Mapping[str, Any]:
-        return self.context.request_kwargs
-
-    def request_headers(self, **kwargs: Any) -> Mapping[str, Any]:
-        return {"User-Agent": self.context.config.user_agent, "Accept": "application/json"}
-
-    def path(self, *, stream_state: Any = None, stream_slice: Optional[Mapping[str, Any]] = None,
-             next_page_token: Optional[Mapping[str, Any]] = None) -> str:
-        if next_page_token:
-            return next_page_token["next_url"]
-        return (stream_slice or {})["path"]
-
-    def request_params(self, stream_state: Any = None, stream_slice: Optional[Mapping[str, Any]] = None,
-                       next_page_token: Optional[Mapping[str, Any]] = None) -> MutableMapping[str, Any]:
-        # Sent on every page: the CDK drops the ones links.next already carries, and re-appends any
-        # filter links.next would have lost (whether it keeps them is not documented).
-        return dict((stream_slice or {}).get("params", {}))
-
-    def next_page_token(self, response: requests.Response) -> Optional[Mapping[str, Any]]:
-        body = self._body(response)
-        next_url = (body.get("links") or {}).get("next") if isinstance(body, dict) else None
-        return {"next_url": next_url} if next_url else None
-
-    def parse_response(self, response: requests.Response, **kwargs: Any) -> Iterable[Mapping[str, Any]]:
-        return self._page_records(response)
-
-    @staticmethod
-    def _body(response: requests.Response) -> Any:
-        if response.status_code in (HTTP_FORBIDDEN, HTTP_NOT_FOUND):
-            return {}
-        if not hasattr(response, PARSED_BODY_ATTRIBUTE):
-            setattr(response, PARSED_BODY_ATTRIBUTE, orjson.loads(response.content))
-        return getattr(response, PARSED_BODY_ATTRIBUTE)
-
-    def _page_records(self, response: requests.Response) -> list[dict[str, Any]]:
-        if response.status_code == HTTP_FORBIDDEN:
-            raise self._forbidden(response)
-        if response.status_code == HTTP_NOT_FOUND:
-            raise ParentGone(response.request.path_url if response.request else "")
-        body = self._body(response)
-        if self.spec.data_key == "":
-            return [body] if isinstance(body, dict) else []
-        rows = body.get(self.spec.data_key or self.name) if isinstance(body, dict) else None
-        if not isinstance(rows, list):
-            raise AirbyteTracedException(
-                message=f"{self.name}: Harvest's answer has no '{self.spec.data_key or self.name}' list; the API may have changed.",
-                internal_message=f"keys: {sorted(body)[:20] if isinstance(body, dict) else type(body).__name__}",
-                failure_type=FailureType.system_error,
-            )
-        return rows
-
-    def _forbidden(self, response: requests.Response) -> AirbyteTracedException:
-        role = self.spec.permission
-        article = "an" if role[0] in "AEIOU" else "a"
-        message = (f"{self.name}: Harvest answered 403 Forbidden for {self.endpoint}; this stream needs {article} {role} token "
-                   f"(an Administrator's token replicates every row).")
-        detail = harvest_message(response)
-        return AirbyteTracedException(message=message, internal_message=f"{message} Harvest said: {detail}",
-                                      failure_type=FailureType.config_error)
-
-    def fetch(self, path: str, params: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
-        """Every record of one Harvest list, page after page through links.next."""
-        stream_slice = {"path": path, "params": {"per_page": PAGE_SIZE, **params}}
-        yield from self._read_pages(lambda request, response, state, _slice: self._counted_page(response), stream_slice, {})
-
-    def _counted_page(self, response: requests.Response) -> list[dict[str, Any]]:
-        rows = self._page_records(response)
-        self.context.stats.page(self.name, self._body(response), len(rows))
-        return rows
-
-    def _fetch_next_page(self, stream_slice: Optional[Mapping[str, Any]] = None, stream_state: Optional[Mapping[str, Any]] = None,
-                         next_page_token: Optional[Mapping[str, Any]] = None) -> tuple[requests.PreparedRequest, requests.Response]:
-        started = time.monotonic()
-        request, response = super()._fetch_next_page(stream_slice, stream_state, next_page_token)
-        if self.logger.isEnabledFor(logging.DEBUG):
-            self.logger.debug(f"{request.method} {request.path_url} -> {response.status_code} in {time.monotonic() - started:.3f}s")
-        return request, response
-
-    def fetch_one(self, path: str) -> dict[str, Any]:
-        """A singleton endpoint (/company, /users/me): the body is the record."""
-        _, response = self._fetch_next_page({"path": path, "params": {}}, {}, None)
-        if response.status_code == HTTP_FORBIDDEN:
-            raise self._forbidden(response)
-        body = self._body(response)
-        self.context.stats.page(self.name, body, 1)
-        return body if isinstance(body, dict) else {}
+        super().__init__(spec, context)
 
     # --- what this stream yields ------------------------------------------------------------
     @abstractmethod
@@ -268,19 +128,6 @@ class HarvestStream(HttpStream):
     def production_since(self, since: str | None) -> str | None:
         """What this stream's own listing asks Harvest for: everything during a deletion sweep."""
         return None if self.sweeping and not self.tracker.follows_parent else since  # type: ignore[union-attr]
-
-    def exists(self, path: str) -> bool:
-        """A single-object GET: False only on 404 (deleted), True on 200; anything else raises.
-        Asked once per sync per path, however many streams hang off the same parent."""
-        known = self.context.existence.get(path)
-        if known is not None:
-            return known
-        _, response = self._fetch_next_page({"path": path, "params": {}}, {}, None)
-        if response.status_code == HTTP_FORBIDDEN:
-            raise self._forbidden(response)
-        self.context.stats[self.name].requests += 1
-        self.context.existence[path] = response.status_code != HTTP_NOT_FOUND
-        return self.context.existence[path]
 
     @staticmethod
     def normalize_cursor(value: Any) -> str | None:
