@@ -68,3 +68,45 @@ def test_between_sweeps_a_changed_invoice_still_reports_rows_it_lost(sandbox: Sa
     assert ("contacts", contact["id"]) not in tombstones(second)  # no sweep yet: found at the next one
     assert "GET /v2/contacts/{id}" not in sandbox.stats()["by_endpoint"]
     assert invoice["id"] in {r["id"] for r in second.records["invoices"]}
+
+
+def test_a_page_shift_during_a_sweep_never_tombstones_a_live_record(tmp_path: Path, monkeypatch) -> None:
+    """Page-numbered listings shift when a record is deleted mid-listing: the row that moves onto an
+    already-read page is missed by the listing, and only the 404 re-check keeps it from a false tombstone."""
+    from integration_tests.conftest import ANCHOR, SCALE, TIME_SCALE
+    from source_harvest.streams.http import HarvestHttpStream
+
+    box = Sandbox(seed=7, scale=SCALE, anchor=ANCHOR, time_scale=TIME_SCALE, page_size_cap=100).start()
+    try:
+        connector = Connector(tmp_path, box.config("admin", deletes_sweep_hours=0))
+        streams = [s for s in STREAMS if s.name == "time_entries"]
+        first = connector.read(streams)
+        ordered = box.records("time_entries")  # Harvest's order: the listing's pages are slices of it
+        victim = ordered[10]  # on page 1
+        shifted = ordered[100]  # first row of page 2: moves onto page 1 once the victim is gone
+        original = HarvestHttpStream._fetch_next_page
+        done: list[bool] = []
+        rechecked: list[str] = []
+
+        def fetch_then_delete(self, stream_slice=None, stream_state=None, next_page_token=None):
+            request, response = original(self, stream_slice, stream_state, next_page_token)
+            path = request.path_url.split("?")[0]
+            if path.startswith("/v2/time_entries/"):
+                rechecked.append(path)
+            elif path == "/v2/time_entries" and not done:
+                done.append(True)
+                box.delete("time_entries", victim["id"])  # after page 1 was read, before page 2
+            return request, response
+
+        monkeypatch.setattr(HarvestHttpStream, "_fetch_next_page", fetch_then_delete)
+        box.reset_stats()
+        second = connector.read(streams, state=first.state())
+        monkeypatch.undo()
+        assert second.exit_code == 0, second.errors()
+        # The shift really happened: the listing missed exactly the live record that moved, which was re-checked.
+        assert rechecked == [f"/v2/time_entries/{shifted['id']}"]
+        assert not tombstones(second)  # no false tombstone (the victim was listed before it went)
+        third = connector.read(streams, state=second.state())
+        assert tombstones(third) == {("time_entries", victim["id"])}  # the next sweep reports the real delete
+    finally:
+        box.stop()
