@@ -16,7 +16,6 @@ from airbyte_cdk.models import (
     AirbyteStateType,
     ConfiguredAirbyteCatalog,
     Status,
-    SyncMode,
 )
 from airbyte_cdk.sources import AbstractSource
 from airbyte_cdk.sources.streams import Stream
@@ -180,7 +179,6 @@ class SourceHarvest(AbstractSource):
             config=harvest,
             authenticator=build_authenticator(harvest, config),
             budget=build_api_budget(harvest, on_wait=stats.budget_wait),
-            logger=logger,
             stats=stats,
             request_kwargs=environment_request_kwargs(harvest.api_url),
         )
@@ -244,4 +242,4 @@ def stream_states(state: Optional[List[AirbyteStateMessage]]) -> dict[str, Mutab
     return states
 
 
-__all__ = ["SourceHarvest", "SyncMode"]
+__all__ = ["SourceHarvest"]

@@ -125,6 +125,14 @@ class HarvestStream(HarvestHttpStream):
     def sweeping(self) -> bool:
         return self.tracker is not None and self.tracker.sweeping
 
+    def parent_since(self, since: str | None) -> str | None:
+        """Which parents can hold rows changed since `since` (child streams without a change signal: all)."""
+        return since
+
+    def parent_fetch_since(self, since: str | None) -> str | None:
+        """The parent listing this stream reads: in full during a deletion sweep (deleted parents are then seen)."""
+        return None if self.sweeping else self.parent_since(since)
+
     def production_since(self, since: str | None) -> str | None:
         """What this stream's own listing asks Harvest for: everything during a deletion sweep."""
         return None if self.sweeping and not self.tracker.follows_parent else since  # type: ignore[union-attr]

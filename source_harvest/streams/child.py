@@ -18,10 +18,6 @@ class ChildStream(HarvestStream):
     def parent_since(self, since: str | None) -> str | None:
         return None if self.spec.every_parent else since
 
-    def parent_fetch_since(self, since: str | None) -> str | None:
-        """The parent listing: in full during a deletion sweep (deleted parents are then seen)."""
-        return None if self.sweeping else self.parent_since(since)
-
     def parent_fields(self) -> frozenset[str]:
         return frozenset({self.spec.parent_id_field, "updated_at"})
 

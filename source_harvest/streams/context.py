@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Mapping
@@ -44,7 +43,6 @@ class SyncContext:
     config: HarvestConfig
     authenticator: AuthBase
     budget: APIBudget
-    logger: logging.Logger
     stats: SyncStats
     hub: RecordHub = field(default_factory=RecordHub)
     request_kwargs: dict[str, Any] = field(default_factory=dict)

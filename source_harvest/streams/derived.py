@@ -38,9 +38,6 @@ class DerivedStream(HarvestStream):
                     seen.add(key)
                 yield row
 
-    def parent_fetch_since(self, since: str | None) -> str | None:
-        return None if self.sweeping else since
-
     def _row(self, element: Any, parent_record: dict[str, Any]) -> dict[str, Any]:
         spec = self.spec
         if isinstance(element, dict):

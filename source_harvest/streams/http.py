@@ -157,24 +157,24 @@ class HarvestHttpStream(HttpStream):
             self.logger.debug(f"{request.method} {request.path_url} -> {response.status_code} in {time.monotonic() - started:.3f}s")
         return request, response
 
-    def fetch_one(self, path: str) -> dict[str, Any]:
-        """A singleton endpoint (/company, /users/me): the body is the record."""
+    def _get_single(self, path: str) -> requests.Response:
+        """One GET with no paging (a singleton or one record); a 403 names the role this stream needs."""
         _, response = self._fetch_next_page({"path": path, "params": {}}, {}, None)
         if response.status_code == HTTP_FORBIDDEN:
             raise self._forbidden(response)
-        body = self._body(response)
+        return response
+
+    def fetch_one(self, path: str) -> dict[str, Any]:
+        """A singleton endpoint (/company, /users/me): the body is the record."""
+        body = self._body(self._get_single(path))
         self.context.stats.page(self.name, body, 1)
         return body if isinstance(body, dict) else {}
 
     def exists(self, path: str) -> bool:
         """A single-object GET: False only on 404 (deleted), True on 200; anything else raises.
         Asked once per sync per path, however many streams hang off the same parent."""
-        known = self.context.existence.get(path)
-        if known is not None:
-            return known
-        _, response = self._fetch_next_page({"path": path, "params": {}}, {}, None)
-        if response.status_code == HTTP_FORBIDDEN:
-            raise self._forbidden(response)
-        self.context.stats[self.name].requests += 1
-        self.context.existence[path] = response.status_code != HTTP_NOT_FOUND
+        if path not in self.context.existence:
+            response = self._get_single(path)
+            self.context.stats[self.name].requests += 1  # a request, not a page of the stream's listing
+            self.context.existence[path] = response.status_code != HTTP_NOT_FOUND
         return self.context.existence[path]
