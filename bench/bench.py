@@ -18,7 +18,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from integration_tests.conftest import catalog_for  # noqa: E402
 from integration_tests.expectations import minimum_requests  # noqa: E402
+from integration_tests.sandbox.client import control  # noqa: E402
 from source_harvest.catalog import STREAMS  # noqa: E402
 
 WORK = ROOT / ".bench"
@@ -48,14 +48,7 @@ class Sandbox:
         self.base = self.info["url"].split("/v2/")[0]
 
     def control(self, method: str, path: str, body: Any = None) -> Any:
-        request = urllib.request.Request(f"{self.base}/_sandbox/{path}", method=method,
-                                         data=json.dumps(body).encode() if body is not None else None,
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=600) as response:
-            return json.loads(response.read() or b"null")
-
-    def records(self, collection: str) -> list[dict[str, Any]]:
-        return self.control("GET", f"records/{collection}")
+        return control(self.base, method, path, body)
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)
@@ -160,10 +153,7 @@ def minimum_in_subprocess(base: str) -> dict[str, int]:
 
 
 def print_minimum(base: str) -> None:
-    def records(collection: str) -> list[dict[str, Any]]:
-        with urllib.request.urlopen(f"{base}/_sandbox/records/{collection}", timeout=600) as response:
-            return json.loads(response.read())
-    print(json.dumps(minimum_requests(records)))
+    print(json.dumps(minimum_requests(lambda collection: control(base, "GET", f"records/{collection}"))))
 
 
 def sandbox_config(sandbox: Sandbox) -> dict[str, Any]:
@@ -175,17 +165,12 @@ def sandbox_config(sandbox: Sandbox) -> dict[str, Any]:
 
 def edit(base: str) -> None:
     """A day's worth of changes: payments on three invoices, twenty old time entries edited, a client renamed."""
-    def call(method: str, path: str, body: Any = None) -> Any:
-        request = urllib.request.Request(f"{base}/_sandbox/{path}", method=method, headers={"Content-Type": "application/json"},
-                                         data=json.dumps(body).encode() if body is not None else None)
-        with urllib.request.urlopen(request, timeout=600) as response:
-            return json.loads(response.read() or b"null")
-    for invoice in call("GET", "records/invoices")[:3]:
-        call("POST", "records/invoice_payments", {"_parent_id": invoice["id"], "amount": 1.0})
-    for entry in call("GET", "records/time_entries")[-20:]:
-        call("PATCH", f"records/time_entries/{entry['id']}", {"notes": "edited"})
-    client = call("GET", "records/clients")[0]
-    call("PATCH", f"records/clients/{client['id']}", {"name": client["name"] + " *"})
+    for invoice in control(base, "GET", "records/invoices")[:3]:
+        control(base, "POST", "records/invoice_payments", {"_parent_id": invoice["id"], "amount": 1.0})
+    for entry in control(base, "GET", "records/time_entries")[-20:]:
+        control(base, "PATCH", f"records/time_entries/{entry['id']}", {"notes": "edited"})
+    client = control(base, "GET", "records/clients")[0]
+    control(base, "PATCH", f"records/clients/{client['id']}", {"name": client["name"] + " *"})
 
 
 def main() -> int:

@@ -15,9 +15,10 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
+
+from integration_tests.sandbox.client import control as sandbox_control
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".demo"
@@ -53,11 +54,7 @@ def start_sandbox() -> tuple[subprocess.Popen[str], dict[str, Any]]:
 
 
 def control(info: dict[str, Any], method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    base = info["url"].split("/v2/")[0]
-    request = urllib.request.Request(base + "/_sandbox/" + path, method=method, data=json.dumps(body).encode() if body else None,
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request) as response:
-        return json.loads(response.read() or b"null")
+    return sandbox_control(info["url"].split("/v2/")[0], method, path, body)
 
 
 def edit_sandbox(info: dict[str, Any]) -> None:
