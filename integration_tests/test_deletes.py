@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from integration_tests.conftest import Connector
+from integration_tests.conftest import ANCHOR, SCALE, TIME_SCALE, Connector
 from integration_tests.sandbox import Sandbox
-from source_harvest.catalog import STREAMS
+from source_harvest.catalog import STREAMS, STREAMS_BY_NAME
 from source_harvest.streams.deletes import DELETED_AT
+from source_harvest.streams.http import HarvestHttpStream
 
 ENTITY_STREAMS = [s for s in STREAMS if not s.report and s.name != "company"]
 
@@ -44,13 +45,11 @@ def test_a_sweep_tombstones_exactly_what_was_deleted_with_its_cascade(sandbox: S
     for stream, rows in second.records.items():
         for row in rows:
             if DELETED_AT in row:
-                assert row[STREAMS_BY_NAME_CURSOR[stream]] == row[DELETED_AT]
+                assert row[STREAMS_BY_NAME[stream].cursor] == row[DELETED_AT]
 
     third = connector.read(ENTITY_STREAMS, state=second.state())
     assert not tombstones(third)  # a delete is reported once
 
-
-STREAMS_BY_NAME_CURSOR = {s.name: s.cursor for s in STREAMS}
 
 
 def test_between_sweeps_a_changed_invoice_still_reports_rows_it_lost(sandbox: Sandbox, tmp_path: Path) -> None:
@@ -73,9 +72,6 @@ def test_between_sweeps_a_changed_invoice_still_reports_rows_it_lost(sandbox: Sa
 def test_a_page_shift_during_a_sweep_never_tombstones_a_live_record(tmp_path: Path, monkeypatch) -> None:
     """Page-numbered listings shift when a record is deleted mid-listing: the row that moves onto an
     already-read page is missed by the listing, and only the 404 re-check keeps it from a false tombstone."""
-    from integration_tests.conftest import ANCHOR, SCALE, TIME_SCALE
-    from source_harvest.streams.http import HarvestHttpStream
-
     box = Sandbox(seed=7, scale=SCALE, anchor=ANCHOR, time_scale=TIME_SCALE, page_size_cap=100).start()
     try:
         connector = Connector(tmp_path, box.config("admin", deletes_sweep_hours=0))

@@ -14,7 +14,7 @@ from unittest.mock import patch
 
 import pytest
 
-from integration_tests.conftest import ANCHOR, SCALE, TIME_SCALE, Connector, catalog_for
+from integration_tests.conftest import ANCHOR, SCALE, TIME_SCALE, Connector, catalog_for, run_connector
 from integration_tests.expectations import expected_keys, key_of
 from integration_tests.sandbox import Sandbox
 from source_harvest.catalog import STREAMS
@@ -126,7 +126,6 @@ def test_oauth_sync_works_and_only_the_token_refresh_is_not_a_get(sandbox: Sandb
 
 
 def test_no_secret_appears_in_any_output_even_in_debug(sandbox: Sandbox, tmp_path: Path) -> None:
-    from integration_tests.conftest import run_connector
     secrets = [sandbox.admin_token, sandbox.client_secret, sandbox.refresh_token]
     outputs = []
     for config in (sandbox.config("admin"), sandbox.config("oauth")):
