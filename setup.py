@@ -15,6 +15,7 @@ TEST_REQUIREMENTS = [
     "requests-mock>=1.12",
     "docker>=7",
     "ruff>=0.6",
+    "trustme>=1.1",  # a throwaway CA for the HTTPS tests of transport.py
 ]
 
 setup(

@@ -26,5 +26,6 @@ DEFAULT_LOOKBACK_MINUTES = 5
 DEFAULT_START_DAYS_AGO = 365
 # Harvest's updated_since format; a space-separated value gets 400 (Airbyte PR #35296).
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-# Per request, connect and read timeouts.
+# Per request: how long to wait for a connection, and for the answer (a stalled request is retried).
+CONNECT_TIMEOUT_SECONDS = 30
 REQUEST_TIMEOUT_SECONDS = 120

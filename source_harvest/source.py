@@ -27,7 +27,7 @@ from .auth import build_authenticator
 from .budget import build_api_budget
 from .catalog import ADMIN, MANAGER, MEMBER, STREAMS, StreamSpec
 from .config import HarvestConfig, config_error, parse_config
-from .constants import REQUEST_TIMEOUT_SECONDS
+from .constants import CONNECT_TIMEOUT_SECONDS, REQUEST_TIMEOUT_SECONDS
 from .errors import harvest_message, retry_after_seconds
 from .state import read_state_file
 from .stats import SyncStats
@@ -221,12 +221,15 @@ class SourceHarvest(AbstractSource):
         finally:
             if self._context is not None:
                 self._context.hub.close()
+                self._context.transport.close()
                 self._context.stats.summary()
 
 
 def environment_request_kwargs(url: str) -> dict[str, Any]:
-    """Proxy and CA-bundle settings from the environment (HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE), read once."""
-    kwargs: dict[str, Any] = {"proxies": requests.utils.get_environ_proxies(url, no_proxy=None)}
+    """Proxy and CA-bundle settings from the environment (HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE), read
+    once, and the timeouts after which a stalled connection is abandoned and retried."""
+    kwargs: dict[str, Any] = {"proxies": requests.utils.get_environ_proxies(url, no_proxy=None),
+                              "timeout": (CONNECT_TIMEOUT_SECONDS, REQUEST_TIMEOUT_SECONDS)}
     bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
     if bundle:
         kwargs["verify"] = bundle

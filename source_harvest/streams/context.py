@@ -15,6 +15,7 @@ from ..config import HarvestConfig
 from ..constants import DATETIME_FORMAT
 from ..state import cursor_from_state
 from ..stats import SyncStats
+from ..transport import KeepAliveAdapter
 from .hub import RecordHub
 
 CANONICAL_LENGTH = len("2024-01-31T12:00:00Z")
@@ -46,6 +47,7 @@ class SyncContext:
     stats: SyncStats
     hub: RecordHub = field(default_factory=RecordHub)
     request_kwargs: dict[str, Any] = field(default_factory=dict)
+    transport: KeepAliveAdapter = field(default_factory=KeepAliveAdapter)  # every stream's connections
     existence: dict[str, bool] = field(default_factory=dict)  # single-object GETs asked this sync
     started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc).replace(microsecond=0))
     streams: dict[str, HarvestStream] = field(default_factory=dict)

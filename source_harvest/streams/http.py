@@ -41,7 +41,11 @@ class HarvestHttpStream(HttpStream):
         super().__init__(authenticator=context.authenticator, api_budget=context.budget)
         # requests re-reads proxy and CA settings from os.environ on every request (~0.4 ms each);
         # they are resolved once per sync (context.request_kwargs) and passed explicitly instead.
-        self._http_client._session.trust_env = False
+        session = self._http_client._session
+        session.trust_env = False
+        # One keep-alive transport for every stream of the sync (transport.py says why).
+        session.mount("https://", context.transport)
+        session.mount("http://", context.transport)
 
     # --- identity ----------------------------------------------------------------------------
     @property
