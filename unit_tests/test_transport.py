@@ -45,7 +45,7 @@ class Server:
                 owner.paths.append(self.path)
                 handle(self)
 
-            do_POST = do_GET
+            do_POST = do_HEAD = do_GET
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -277,3 +277,88 @@ def test_https_refuses_a_certificate_it_cannot_verify(serve, session, certificat
     with pytest.raises(requests.exceptions.SSLError):
         session.get(server.url)  # the system's CAs do not include this one
     assert session.get(server.url, verify=False).status_code == 200  # unless told not to verify
+
+
+def raw_answer(data: bytes, close: bool = True) -> Handler:
+    """A handler that writes `data` as the whole answer, byte for byte, then closes unless told not to."""
+
+    def handle(handler: BaseHTTPRequestHandler) -> None:
+        handler.wfile.write(data)
+        handler.wfile.flush()
+        handler.close_connection = close
+
+    return handle
+
+
+def test_interim_answers_are_skipped(serve, session) -> None:
+    server = serve(raw_answer(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}", close=False))
+    response = session.get(server.url)
+    assert (response.status_code, response.content) == (200, b"{}")
+
+
+@pytest.mark.parametrize("status", [204, 304])
+def test_answers_without_a_body_leave_the_connection_usable(serve, session, status: int) -> None:
+    server = serve(raw_answer(f"HTTP/1.1 {status} Nothing\r\nETag: x\r\n\r\n".encode(), close=False))
+    for _ in range(3):
+        response = session.get(server.url)
+        assert (response.status_code, response.content, response.reason) == (status, b"", "Nothing")
+    assert server.connections == 1
+
+
+def test_a_head_request_reads_no_body_even_with_a_length(serve, session) -> None:
+    server = serve(raw_answer(b"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n", close=False))
+    assert session.head(server.url).headers["content-length"] == "1234"
+    assert session.head(server.url).status_code == 200
+    assert server.connections == 1
+
+
+def test_a_body_without_length_ends_when_the_server_closes(serve, session) -> None:
+    server = serve(raw_answer(b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{"company": 1}'))
+    assert session.get(server.url).json() == {"company": 1}
+    assert session.get(server.url).json() == {"company": 1}
+    assert server.connections == 2
+
+
+def test_http_1_0_and_connection_close_answers_close_the_connection(serve, session) -> None:
+    server = serve(raw_answer(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n{}", close=False))
+    assert session.get(server.url).content == b"{}"
+    assert session.get(server.url).content == b"{}"
+    assert server.connections == 2
+    server = serve(raw_answer(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}", close=False))
+    assert session.get(server.url).content == b"{}"
+    assert session.get(server.url).content == b"{}"
+    assert server.connections == 2
+
+
+def test_folded_header_lines_are_joined(serve, session) -> None:
+    server = serve(raw_answer(b"HTTP/1.1 200 OK\r\nX-Note: first\r\n  second\r\nContent-Length: 0\r\n\r\n"))
+    assert session.get(server.url).headers["x-note"] == "first second"
+
+
+@pytest.mark.parametrize("answer", [
+    b"garbage\r\n\r\n",
+    b"HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 2, 3\r\n\r\n{}",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * 70000 + b"\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-%d: v\r\n" % n for n in range(101)) + b"Content-Length: 0\r\n\r\n",
+])
+def test_malformed_answers_are_connection_errors(serve, session, answer: bytes) -> None:
+    with pytest.raises(requests.exceptions.ConnectionError):
+        session.get(serve(raw_answer(answer)).url)
+
+
+def test_a_chunked_body_cut_short_is_a_retryable_requests_error(serve, session) -> None:
+    server = serve(raw_answer(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n{\"users\""))
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        session.get(server.url)
+
+
+def test_the_host_header_and_bytes_header_values_are_sent_as_given(serve, session) -> None:
+    def handle(handler: BaseHTTPRequestHandler) -> None:
+        reply(handler, json.dumps({"host": handler.headers["Host"], "x": handler.headers["X-Bytes"]}).encode())
+
+    server = serve(handle)
+    port = server.url.rsplit(":", 1)[1]
+    assert session.get(server.url, headers={"X-Bytes": b"raw"}).json() == {"host": f"localhost:{port}", "x": "raw"}
