@@ -15,9 +15,9 @@ from typing import Any, Callable, Optional
 
 from airbyte_cdk.sources.streams.call_rate import (
     APIBudget,
-    HttpRequestMatcher,
     MovingWindowCallRatePolicy,
     Rate,
+    RequestMatcher,
 )
 
 from .config import HarvestConfig
@@ -38,6 +38,17 @@ WAIT_LOG_SHARE = 0.05
 WAIT_LOG_SECONDS_MAX = 1.0
 
 
+class UrlPrefixMatcher(RequestMatcher):
+    """Matches requests whose URL starts with `prefix`; None matches every request. (The CDK's
+    HttpRequestMatcher parses every URL and runs regexes: ~2% of a full sync's CPU.)"""
+
+    def __init__(self, prefix: Optional[str] = None) -> None:
+        self.prefix = prefix
+
+    def __call__(self, request: Any) -> bool:
+        return self.prefix is None or str(getattr(request, "url", "") or "").startswith(self.prefix)
+
+
 class HarvestBudget(APIBudget):
     """The CDK's budget, telling the user when it makes the sync wait, and for how long."""
 
@@ -49,8 +60,12 @@ class HarvestBudget(APIBudget):
         self.logger = logging.getLogger("airbyte")
 
     def acquire_call(self, request: Any, block: bool = True, timeout: Optional[float] = None) -> None:
+        # What APIBudget.acquire_call does, less its debug line, which formats every policy on every request.
+        policy = self.get_matching_policy(request)
+        if policy is None:
+            return
         started = time.monotonic()
-        super().acquire_call(request, block=block, timeout=timeout)
+        self._do_acquire(request=request, policy=policy, block=block, timeout=timeout)
         waited = time.monotonic() - started
         if waited >= self.log_threshold_seconds:
             path = getattr(request, "path_url", "").split("?")[0]
@@ -63,11 +78,11 @@ def build_api_budget(config: HarvestConfig, on_wait: Optional[Callable[[Any, flo
     limit = config.rate_limit
     reports = MovingWindowCallRatePolicy(
         rates=[Rate(limit.report_requests, window(limit.report_period_seconds))],
-        matchers=[HttpRequestMatcher(url=config.api_url + "reports/")],
+        matchers=[UrlPrefixMatcher(config.api_url + "reports/")],
     )
     general = MovingWindowCallRatePolicy(
         rates=[Rate(limit.requests, window(limit.period_seconds))],
-        matchers=[HttpRequestMatcher(url=config.api_url)],
+        matchers=[UrlPrefixMatcher()],  # Harvest counts every request of the token, whatever its URL
     )
     # The first matching policy wins: reports before the general one.
     threshold = min(WAIT_LOG_SECONDS_MAX, limit.period_seconds * WAIT_LOG_SHARE)

@@ -59,3 +59,32 @@ def test_only_a_rotated_refresh_token_is_emitted_as_a_control_message(config, ca
         run_read(config, ["clients"])
     printed = capsys.readouterr().out
     assert ('"type":"CONTROL"' in printed and returned in printed) is emitted
+
+
+def test_only_an_authenticator_that_reads_responses_is_shown_them(config) -> None:
+    """Streams skip the CDK's per-response authenticator hook, unless the authenticator implements it."""
+    from dataclasses import replace
+
+    from requests.auth import AuthBase
+
+    from source_harvest.source import SourceHarvest
+    from source_harvest.streams.http import _authenticator_ignores_responses
+
+    seen: list[int] = []
+
+    class ResponseAware(AuthBase):
+        def __call__(self, request):
+            request.headers["Authorization"] = f"Bearer {TOKEN}"
+            return request
+
+        def update_from_response(self, request, response) -> None:
+            seen.append(response.status_code)
+
+    clients = {stream.name: stream for stream in SourceHarvest().streams(config)}["clients"]
+    assert clients._http_client._update_authenticator_from_response is _authenticator_ignores_responses
+    aware = type(clients)(clients.spec, replace(clients.context, authenticator=ResponseAware()))
+    assert aware._http_client._update_authenticator_from_response is not _authenticator_ignores_responses
+    with requests_mock.Mocker() as mock:
+        mock.get(API + "clients", json=harvest_page("clients", [record(1)]))
+        assert [row["id"] for row in aware.fetch("clients", {})] == [1]
+    assert seen == [200]

@@ -41,3 +41,14 @@ def test_singleton_company_is_one_record(config) -> None:
         output = run_read(config, ["company"])
     assert records_of(output, "company") == [{"base_uri": "https://acme.harvestapp.com", "name": "Acme", "clock": "12h"}]
     assert final_state(output, "company") in ({}, {"__ab_no_cursor_state_message": True})
+
+
+@pytest.mark.parametrize("path", ["clients", "invoices/12/payments", "projects/7/task_assignments/9",
+                                  "https://api.harvestapp.com/v2/clients?page=2&per_page=2000", "http://127.0.0.1:8080/v2/users?cursor=abc"])
+def test_urls_are_joined_as_urljoin_joins_them(path: str) -> None:
+    from urllib.parse import urljoin
+
+    from source_harvest.streams.http import HarvestHttpStream
+
+    for base in ("https://api.harvestapp.com/v2/", "http://127.0.0.1:8080/api/v2/"):
+        assert HarvestHttpStream._join_url(base, path) == urljoin(base, path)

@@ -118,3 +118,5 @@ def test_reports_have_their_own_budget_separate_from_the_general_one(config) -> 
     report_policy = budget.get_matching_policy(report)
     general_policy = budget.get_matching_policy(general)
     assert report_policy is not None and general_policy is not None and report_policy is not general_policy
+    elsewhere = requests.Request("GET", "https://api.harvestapp.com/api/v2/users?page=2").prepare()  # a links.next on another base
+    assert budget.get_matching_policy(elsewhere) is general_policy

@@ -17,6 +17,7 @@ import requests
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.streams.http import HttpStream
 from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy, ErrorHandler
+from airbyte_cdk.sources.streams.http.requests_native_auth.protocols import ResponseAwareAuthenticator
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from ..catalog import StreamSpec
@@ -26,6 +27,10 @@ from .context import SyncContext
 
 HTTP_FORBIDDEN = 403
 HTTP_NOT_FOUND = 404
+
+
+def _authenticator_ignores_responses(request: requests.PreparedRequest, response: requests.Response) -> None:
+    return None
 
 
 class ParentGone(Exception):
@@ -46,6 +51,10 @@ class HarvestHttpStream(HttpStream):
         # One keep-alive transport for every stream of the sync (transport.py says why).
         session.mount("https://", context.transport)
         session.mount("http://", context.transport)
+        if not isinstance(context.authenticator, ResponseAwareAuthenticator):
+            # The client would ask that runtime Protocol again on every response (~2% of a sync's CPU);
+            # the answer cannot change, so the no-op it leads to is installed once.
+            self._http_client._update_authenticator_from_response = _authenticator_ignores_responses  # type: ignore[method-assign]
 
     # --- identity ----------------------------------------------------------------------------
     @property
@@ -88,6 +97,12 @@ class HarvestHttpStream(HttpStream):
 
     def request_headers(self, **kwargs: Any) -> Mapping[str, Any]:
         return {"User-Agent": self.context.config.user_agent, "Accept": "application/json"}
+
+    @classmethod
+    def _join_url(cls, url_base: str, path: str) -> str:
+        # Paths are links.next (absolute) or relative to api_url, which ends in "/" (config.py);
+        # urljoin would re-parse both on every request to the same effect.
+        return path if path.startswith(("https://", "http://")) else url_base + path
 
     def path(self, *, stream_state: Any = None, stream_slice: Optional[Mapping[str, Any]] = None,
              next_page_token: Optional[Mapping[str, Any]] = None) -> str:
