@@ -25,7 +25,7 @@ def launch(args: List[str]) -> None:
     parsed_args = entrypoint.parse_args(args)
     with PRINT_BUFFER:
         for message in entrypoint.run(parsed_args):
-            print(f"{message}\n", end="")
+            sys.stdout.write(message + "\n")  # one write (print makes two, each taking the buffer's lock)
 
 
 def run() -> None:
