@@ -135,8 +135,7 @@ class KeepAliveAdapter(BaseAdapter):
     # --- responses -----------------------------------------------------------------------------
     def _response(self, request: requests.PreparedRequest, answer: _Answer) -> requests.Response:
         headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
-        for name, value in answer.headers:
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        headers._store.update(answer.fields)  # {lowercased name: (name, value)}: CaseInsensitiveDict's own layout
         body = answer.body
         encoding = headers.get("Content-Encoding", "").strip().lower()
         if encoding in DECODABLE_ENCODINGS and body:
@@ -165,7 +164,7 @@ class KeepAliveAdapter(BaseAdapter):
 class _Answer:
     status: int
     reason: str
-    headers: list[tuple[str, str]]
+    fields: dict[str, tuple[str, str]]  # lowercased name -> (name as sent, value); repeated fields joined by ", "
     body: bytes
     will_close: bool
 
@@ -197,21 +196,23 @@ class _Connection:
     def read_answer(self, method: str) -> _Answer:
         while True:
             version, status, reason = self._status_line()
-            headers = self._headers()
+            fields = self._fields()
             if not 100 <= status < 200:
                 break  # an interim 1xx answer (100 Continue, 103 Early Hints) is followed by the real one
-        fields = {name.lower(): value for name, value in headers}
-        connection_tokens = {token.strip().lower() for token in fields.get("connection", "").split(",")}
-        will_close = "close" in connection_tokens or (version == "HTTP/1.0" and "keep-alive" not in connection_tokens)
+        connection = fields.get("connection")
+        tokens = {token.strip().lower() for token in connection[1].split(",")} if connection else set()
+        will_close = "close" in tokens or (version == "HTTP/1.0" and "keep-alive" not in tokens)
+        transfer_encoding = fields.get("transfer-encoding")
+        content_length = fields.get("content-length")
         if method == "HEAD" or status in NO_BODY_STATUSES:
             body = b""
-        elif "chunked" in fields.get("transfer-encoding", "").lower():
+        elif transfer_encoding and "chunked" in transfer_encoding[1].lower():
             body = self._chunked()
-        elif "content-length" in fields:
-            body = self._exactly(_content_length(fields["content-length"]))
+        elif content_length:
+            body = self._exactly(_content_length(content_length[1]))
         else:
             body, will_close = self.reader.read(), True  # the body ends when the server closes
-        return _Answer(status, reason, headers, body, will_close)
+        return _Answer(status, reason, fields, body, will_close)
 
     def _line(self) -> bytes:
         line = self.reader.readline(MAX_LINE + 1)
@@ -229,25 +230,27 @@ class _Connection:
             raise http.client.BadStatusLine(line.decode("iso-8859-1", "replace")[:100])
         return version, int(code), reason.strip()
 
-    def _headers(self) -> list[tuple[str, str]]:
-        headers: list[tuple[str, str]] = []
-        while True:
+    def _fields(self) -> dict[str, tuple[str, str]]:
+        fields: dict[str, tuple[str, str]] = {}
+        last = ""
+        for _ in range(MAX_HEADERS + 1):
             line = self._line()
-            if line in (b"\r\n", b"\n"):
-                return headers
+            if line == b"\r\n" or line == b"\n":
+                return fields
             if not line:
                 raise http.client.IncompleteRead(b"", None)
             text = line.decode("iso-8859-1").rstrip("\r\n")
-            if text[0] in " \t" and headers:  # an obsolete folded continuation line
-                name, value = headers[-1]
-                headers[-1] = (name, f"{value} {text.strip()}")
+            if text[0] in " \t" and last:  # an obsolete folded continuation line
+                name, value = fields[last]
+                fields[last] = (name, f"{value} {text.strip()}")
                 continue
             name, colon, value = text.partition(":")
             if not colon:
                 raise http.client.HTTPException(f"a header line without a colon: {text[:100]!r}")
-            headers.append((name.strip(), value.strip()))
-            if len(headers) > MAX_HEADERS:
-                raise http.client.HTTPException(f"more than {MAX_HEADERS} headers")
+            name, value, last = name.strip(), value.strip(), name.strip().lower()
+            seen = fields.get(last)
+            fields[last] = (seen[0], f"{seen[1]}, {value}") if seen else (name, value)  # repeated: joined, as requests does
+        raise http.client.HTTPException(f"more than {MAX_HEADERS} headers")
 
     def _exactly(self, size: int) -> bytes:
         data = self.reader.read(size)
@@ -295,6 +298,8 @@ def _request_bytes(method: str, path: str, host: str, headers: Mapping[Any, Any]
 
 
 def _content_length(value: str) -> int:
+    if value.isdigit():
+        return int(value)
     lengths = {part.strip() for part in value.split(",")}  # repeated equal values are allowed
     if len(lengths) != 1 or not next(iter(lengths)).isdigit():
         raise http.client.HTTPException(f"a bad Content-Length: {value[:100]!r}")
