@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import requests_mock
+from requests.auth import AuthBase
 
+from source_harvest.source import SourceHarvest
+from source_harvest.streams.http import _authenticator_ignores_responses
 from unit_tests.conftest import ACCOUNT, API, ID_API, TOKEN, harvest_page, record, records_of, run_read, serve_empty_lists
 
 
@@ -63,13 +68,6 @@ def test_only_a_rotated_refresh_token_is_emitted_as_a_control_message(config, ca
 
 def test_only_an_authenticator_that_reads_responses_is_shown_them(config) -> None:
     """Streams skip the CDK's per-response authenticator hook, unless the authenticator implements it."""
-    from dataclasses import replace
-
-    from requests.auth import AuthBase
-
-    from source_harvest.source import SourceHarvest
-    from source_harvest.streams.http import _authenticator_ignores_responses
-
     seen: list[int] = []
 
     class ResponseAware(AuthBase):

@@ -9,7 +9,7 @@ import pytest
 import requests
 from airbyte_cdk.sources.streams.call_rate import CallRateLimitHit
 
-from source_harvest.budget import WINDOW_MARGIN, AnsweredWindowPolicy, UrlPrefixMatcher
+from source_harvest.budget import WINDOW_MARGIN, AnsweredWindowPolicy, HarvestBudget, UrlPrefixMatcher
 
 
 class Clock:
@@ -72,11 +72,8 @@ def test_another_threads_request_in_flight_is_rechecked_shortly() -> None:
 
 
 def test_the_budget_passes_answers_to_the_policy_that_granted_the_request() -> None:
-    from source_harvest.budget import HarvestBudget
-
-    reports, _ = policy(limit=5)
-    reports._matchers = [UrlPrefixMatcher("https://api.harvestapp.com/v2/reports/")]
-    general, _ = policy(limit=5)
+    reports = AnsweredWindowPolicy(5, 10.0, [UrlPrefixMatcher("https://api.harvestapp.com/v2/reports/")], clock=Clock())
+    general = AnsweredWindowPolicy(5, 10.0, [UrlPrefixMatcher()], clock=Clock())
     harvest = HarvestBudget([reports, general], log_threshold_seconds=1.0)
     request = requests.Request("GET", "https://api.harvestapp.com/v2/users").prepare()
     harvest.acquire_call(request)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest
 import requests_mock
 
+from source_harvest.streams.http import HarvestHttpStream
 from unit_tests.conftest import API, final_state, get_requests, harvest_page, record, records_of, run_read, serve_empty_lists
 
 
@@ -46,9 +47,5 @@ def test_singleton_company_is_one_record(config) -> None:
 @pytest.mark.parametrize("path", ["clients", "invoices/12/payments", "projects/7/task_assignments/9",
                                   "https://api.harvestapp.com/v2/clients?page=2&per_page=2000", "http://127.0.0.1:8080/v2/users?cursor=abc"])
 def test_urls_are_joined_as_urljoin_joins_them(path: str) -> None:
-    from urllib.parse import urljoin
-
-    from source_harvest.streams.http import HarvestHttpStream
-
     for base in ("https://api.harvestapp.com/v2/", "http://127.0.0.1:8080/api/v2/"):
         assert HarvestHttpStream._join_url(base, path) == urljoin(base, path)
