@@ -3,7 +3,7 @@
 A full sync is mostly small per-parent GETs (one per invoice, estimate and user), and on those the
 CPU went to the layers under requests, not to Harvest's bytes: urllib3's pool and http.client's
 header parsing (the `email` package) took about 0.8 ms of a 1.7 ms request on the 2-core build
-machine (README, "Benchmark"). This adapter keeps one connection per host and thread open across
+machine (README, "Request budget and performance"). This adapter keeps one connection per host and thread open across
 requests, writes HTTP/1.1 requests and reads the answers itself (status line, headers, a
 Content-Length, chunked or read-to-close body), and builds the `requests.Response`. Everything
 above the transport is unchanged: the CDK's HttpClient, its retries and backoff, our error
