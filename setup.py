@@ -8,6 +8,13 @@ MAIN_REQUIREMENTS = [
     # ~0.1 ms of CPU a request on Python 3.11 (measured with `make bench`); 2.33 has the same API.
     "requests>=2.32.5,<2.34",
     "pendulum>=3.0",
+    # Roaring bitmaps for the ids a stream remembers for tombstones (source_harvest/idset.py): about
+    # 2-4 bytes an id in memory against ~76 for a Python set, C-speed add, membership and set algebra,
+    # 64-bit ids. Maintained (CRoaring inside), MIT, wheels for every CPython we support.
+    "pyroaring>=1.0,<2",  # 1.0 added BitMap64
+    # Sorted id-pair columns and the vectorised state encoding (idset.py); already installed with the
+    # CDK (through pandas), named because we import it.
+    "numpy>=1.22",
 ]
 
 TEST_REQUIREMENTS = [
