@@ -188,3 +188,16 @@ def test_damaged_ids_in_state_are_a_clear_config_error(deletes_config) -> None:
     assert output.errors and "`ids` value this connector did not write" in output.errors[0].trace.error.message
     assert output.errors[0].trace.error.failure_type.value == "config_error"
 
+
+def test_existence_answers_are_kept_per_endpoint_and_id() -> None:
+    from source_harvest.streams.context import Existence
+    existence = Existence()
+    existence.record("invoices/13", False)
+    existence.record("estimates/13", True)
+    existence.record("projects/80/task_assignments/8", False)
+    existence.record("clients/awme", True)
+    assert existence.answer("invoices/13") is False and existence.answer("estimates/13") is True
+    assert existence.answer("invoices/14") is None and existence.answer("contacts/13") is None
+    assert existence.answer("projects/80/task_assignments/8") is False
+    assert existence.answer("projects/81/task_assignments/8") is None
+    assert existence.answer("clients/awme") is True

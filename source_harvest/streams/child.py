@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
+from ..idset import KeySet
 from .base import HarvestStream, ParentGone, add_flat_columns
 from .context import cursor_value
 
@@ -28,7 +29,7 @@ class ChildStream(HarvestStream):
         tracker = self.tracker
         # With tombstones on, a visited parent's whole list is read, so rows it no longer holds are seen.
         params = {"updated_since": since} if since and spec.server_filter and tracker is None else {}
-        visited: set[Any] = set()
+        visited = KeySet()  # a parent listed twice (a page shifted, or users named by several assignments) is read once
         for parent_record in self.context.hub.records(parent, self.parent_fetch_since(since), self.name):
             if tracker is not None and tracker.sweeping:
                 tracker.listed_record(parent_record.get(spec.parent_id_field))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
+from ..idset import KeySet
 from .base import HarvestStream, add_flat_columns
 
 
@@ -20,7 +21,7 @@ class DerivedStream(HarvestStream):
     def produce(self, since: str | None) -> Iterator[dict[str, Any]]:
         spec = self.spec
         parent = self.context.streams[spec.parent]  # type: ignore[index]
-        seen: set[Any] = set()
+        seen = KeySet()
         tracker = self.tracker
         for parent_record in self.context.hub.records(parent, self.parent_fetch_since(since), self.name):
             elements = parent_record.get(spec.embedded)  # type: ignore[arg-type]
