@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test unit integration lint demo image pyairbyte-venv bench clean
+.PHONY: venv test unit integration lint demo image pyairbyte-venv bench bench-memory clean
 
 $(STAMP): setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,11 @@ pyairbyte-venv: $(PYAIRBYTE_VENV)/.installed
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench.py $(BENCH_ARGS)
+
+# First syncs at scales 2 and 30 with the limits lifted: peak RSS as the account grows, state bytes
+# per stream (README, "Memory on large accounts"); about 15 minutes on a slow 2-core VM.
+bench-memory: $(STAMP)
+	$(BIN)/python bench/bench.py --scales "" --unlimited-scale "" --memory-scales 2,30 $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
