@@ -7,13 +7,14 @@ they cost 60-150 bytes an id (the int, the tuple, the hash slot). Here
 - a PairSet (invoice id, line item id) is two sorted uint64 columns, 16 bytes a pair, with adds
   buffered in arrays until the next read. Its pairs are few next to ids (line items, messages,
   payments), and keyed by parent it would cost a roaring container per parent.
-Neither holds one Python object per id.
+Neither holds one Python object per id. KeySet holds keys of any kind, compactly when numeric.
 
 Text form for state, "z2:": count, then the parent and child columns as zigzag deltas (children
 also across parents: ids created together sit close together), each split into its eight byte
-planes so that the high, almost always zero, bytes compress away; zlib, base64. Measured: 0.9-2.2
-bytes an id, close to "z1:" (earlier releases: the same deltas as varints, written in pure Python),
-which is still read. bench/idsets.py compares the candidates.
+planes so that the high, almost always zero, bytes compress away; zlib, base64. Encoded and decoded
+a block of ids at a time, so the working memory stays a few MB whatever the set's size. Measured:
+0.9-2.2 bytes an id, close to "z1:" (earlier releases: the same deltas as varints, written in pure
+Python), which is still read. bench/idsets.py compares the candidates.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ SETTLE_SLACK = 65_536  # buffered adds allowed beyond the settled size before th
 ID = np.uint64
 ID_LIMIT = 2**64
 MAX_DECIMAL_DIGITS = 19  # every such decimal is below 2**64
+BLOCK_IDS = 65_536  # values encoded or decoded at a time: bounds the working memory (a few MB)
+MAX_INFLATION = 1100  # zlib never expands more than ~1032x: a larger count is a damaged header
 
 
 class IdSet(BitMap64):
@@ -42,14 +45,14 @@ class IdSet(BitMap64):
     `encode()`/`decode()` to and from the text kept in state."""
 
     def encode(self) -> str:
-        return _encode_columns(None, np.frombuffer(self.to_array(), dtype=ID))
+        blocks = (np.frombuffer(self[start:start + BLOCK_IDS].to_array(), dtype=ID) for start in range(0, len(self), BLOCK_IDS))
+        return _encode(len(self), [blocks])
 
     @classmethod
     def decode(cls, text: str | None) -> IdSet:
         """The ids of a text this module wrote ("z2:", or "z1:" of earlier releases); pairs' child ids.
         Raises ValueError for anything else."""
-        _, children = _decode_columns(text)
-        return cls(children)
+        return _decode_ids(text)
 
     @classmethod
     def of(cls, ids: np.ndarray) -> IdSet:
@@ -157,14 +160,14 @@ class PairSet:
         return PairSet._sorted(parents[keep], mine[keep])
 
     def encode(self) -> str:
-        return _encode_columns(*self.columns())
+        parents, children = self.columns()
+        return _encode(len(parents), [_blocks(parents), _blocks(children)])
 
     @classmethod
     def decode(cls, text: str | None) -> PairSet:
         """The pairs of a text this module wrote ("z2:", or "z1:" of earlier releases); an IdSet's
         text gives parent 0. Raises ValueError for anything else."""
-        parents, children = _decode_columns(text)
-        return cls._sorted(np.zeros(len(children), dtype=ID) if parents is None else parents, children)
+        return cls._sorted(*_decode_pairs(text))
 
 
 def _sorted_unique(parents: np.ndarray, children: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -225,45 +228,123 @@ class KeySet:
 
 
 # --- text form ---------------------------------------------------------------------------------
-def _planes(column: np.ndarray) -> bytes:
-    """Zigzag deltas (modulo 2**64, so any uint64 column round-trips), as eight byte planes."""
-    deltas = np.diff(column, prepend=ID(0)).view(np.int64)
-    zigzag = ((deltas << 1) ^ (deltas >> 63)).astype("<u8")
-    return zigzag.view(np.uint8).reshape(-1, 8).T.tobytes()
+# "z2:" + base64(zlib(count, columns (1: ids, 2: parents then children), then each column as blocks
+# of BLOCK_IDS values: zigzag deltas (modulo 2**64, from the previous value, 0 for the first), each
+# block's eight byte planes, low byte first)). Blocks bound the working memory of both directions.
+def _planes(blocks: Iterable[np.ndarray]) -> Iterator[bytes]:
+    previous = np.zeros(1, dtype=ID)
+    for block in blocks:
+        deltas = np.diff(block, prepend=previous).view(np.int64)
+        previous = block[-1:]
+        zigzag = ((deltas << 1) ^ (deltas >> 63)).astype("<u8")
+        yield zigzag.view(np.uint8).reshape(-1, 8).T.tobytes()
 
 
-def _unplanes(data: bytes, count: int) -> np.ndarray:
-    zigzag = np.frombuffer(data, dtype=np.uint8).reshape(8, count).T.copy().view("<u8").ravel().astype(ID)
-    deltas = (zigzag >> ID(1)) ^ (ID(0) - (zigzag & ID(1)))
-    return np.cumsum(deltas, dtype=ID)
+def _encode(count: int, columns: list[Iterable[np.ndarray]]) -> str:
+    compressor = zlib.compressobj(COMPRESSION_LEVEL)
+    out = [compressor.compress(np.array([count, len(columns)], dtype="<u8").tobytes())]
+    for blocks in columns:
+        out.extend(compressor.compress(planes) for planes in _planes(blocks))
+    out.append(compressor.flush())
+    return PREFIX + base64.b64encode(b"".join(out)).decode("ascii")
 
 
-def _encode_columns(parents: np.ndarray | None, children: np.ndarray) -> str:
-    header = np.array([len(children), 1 if parents is None else 2], dtype="<u8").tobytes()
-    payload = header + (b"" if parents is None else _planes(parents)) + _planes(children)
-    return PREFIX + base64.b64encode(zlib.compress(payload, COMPRESSION_LEVEL)).decode("ascii")
+def _blocks(column: np.ndarray) -> Iterator[np.ndarray]:
+    for start in range(0, len(column), BLOCK_IDS):
+        yield column[start:start + BLOCK_IDS]
 
 
-def _decode_columns(text: str | None) -> tuple[np.ndarray | None, np.ndarray]:
+class _Inflater:
+    """Reads a zlib stream a block at a time (never the whole inflated payload at once)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._inflater = zlib.decompressobj()
+        self._input = data
+
+    def read(self, size: int) -> bytes:
+        parts, have = [], 0
+        while have < size:
+            try:
+                chunk = self._inflater.decompress(self._input, size - have)
+            except zlib.error as error:
+                raise ValueError(f"a damaged id set ({error})") from None
+            self._input = self._inflater.unconsumed_tail
+            if not chunk:
+                raise ValueError("a damaged id set (shorter than its header says)")
+            parts.append(chunk)
+            have += len(chunk)
+        return b"".join(parts)
+
+    def close(self) -> None:
+        """Checks that the stream ends (checksum included) right after what the header announced."""
+        try:
+            rest = self._inflater.decompress(self._input) + self._inflater.flush()
+        except zlib.error as error:
+            raise ValueError(f"a damaged id set ({error})") from None
+        if rest or not self._inflater.eof or self._inflater.unused_data:
+            raise ValueError("a damaged id set (longer than its header says, or cut short)")
+
+
+def _unplanes(inflater: _Inflater, count: int) -> Iterator[np.ndarray]:
+    """One column's values, block after block."""
+    previous = ID(0)
+    for start in range(0, count, BLOCK_IDS):
+        size = min(BLOCK_IDS, count - start)
+        zigzag = np.frombuffer(inflater.read(8 * size), dtype=np.uint8).reshape(8, size).T.copy().view("<u8").ravel().astype(ID)
+        deltas = (zigzag >> ID(1)) ^ (ID(0) - (zigzag & ID(1)))
+        deltas[0] += previous
+        values = np.cumsum(deltas, dtype=ID)
+        previous = values[-1]
+        yield values
+
+
+def _open(text: str) -> tuple[int, int, _Inflater]:
+    """Count, columns and the reader of a "z2:" text."""
+    try:
+        compressed = base64.b64decode(text[len(PREFIX):], validate=True)
+    except binascii.Error as error:
+        raise ValueError(f"a damaged id set ({error})") from None
+    inflater = _Inflater(compressed)
+    count, columns = (int(n) for n in np.frombuffer(inflater.read(16), dtype="<u8"))
+    if columns not in (1, 2) or 8 * count * columns > MAX_INFLATION * len(compressed):
+        raise ValueError("a damaged id set (its header does not fit its length)")  # before any allocation
+    return count, columns, inflater
+
+
+def _decode_ids(text: str | None) -> IdSet:
+    ids = IdSet()
     if not text:
-        return None, np.empty(0, dtype=ID)
+        return ids
+    if text.startswith(PREFIX_V1):
+        _, children = _decode_v1(text[len(PREFIX_V1):])
+        return IdSet.of(children)
+    if not text.startswith(PREFIX):
+        raise ValueError("not an id set written by this connector")
+    count, columns, inflater = _open(text)
+    if columns == 2:
+        for _ in _unplanes(inflater, count):
+            pass  # a pair set's parents
+    for block in _unplanes(inflater, count):
+        ids.update(array("Q", block.tobytes()))
+    inflater.close()
+    return ids
+
+
+def _decode_pairs(text: str | None) -> tuple[np.ndarray, np.ndarray]:
+    if not text:
+        return np.empty(0, dtype=ID), np.empty(0, dtype=ID)
     if text.startswith(PREFIX_V1):
         return _decode_v1(text[len(PREFIX_V1):])
     if not text.startswith(PREFIX):
         raise ValueError("not an id set written by this connector")
-    try:
-        payload = zlib.decompress(base64.b64decode(text[len(PREFIX):], validate=True))
-    except (binascii.Error, zlib.error) as error:
-        raise ValueError(f"a damaged id set ({error})") from None
-    if len(payload) < 16:
-        raise ValueError("a damaged id set (no header)")
-    count, columns = (int(n) for n in np.frombuffer(payload[:16], dtype="<u8"))
-    if columns not in (1, 2) or len(payload) != 16 + 8 * count * columns:
-        raise ValueError("a damaged id set (its length does not match its header)")
-    body = payload[16:]
-    if columns == 1:
-        return None, _unplanes(body, count)
-    return _unplanes(body[:8 * count], count), _unplanes(body[8 * count:], count)
+    count, columns, inflater = _open(text)
+    parents = np.zeros(count, dtype=ID)
+    children = np.empty(count, dtype=ID)
+    for column in (parents, children)[2 - columns:]:
+        for start, block in zip(range(0, count, BLOCK_IDS), _unplanes(inflater, count), strict=False):
+            column[start:start + len(block)] = block
+    inflater.close()
+    return parents, children
 
 
 # "z1:" — earlier releases: [count] + parent deltas + child deltas, zigzag varints, zlib, base64.

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import random
+import zlib
 
+import numpy as np
 import pytest
 
-from source_harvest.idset import PREFIX, IdSet, KeySet, PairSet
+from source_harvest.idset import BLOCK_IDS, PREFIX, IdSet, KeySet, PairSet
 
 # Written by release 0.1.0's idset.encode_ids / encode_pairs (the "z1:" form), kept verbatim.
 Z1_IDS = "z1:eNrjYgABNhaWE7emT+RetfTFuy/2ACyaB0Y="  # {5, 3, 2**40, 7, 1_494_415_019}
@@ -89,6 +92,15 @@ def test_pairs_added_again_and_again_stay_bounded() -> None:
     assert len(pairs._new_parents) < 100_000  # merged along the way, not buffered 300,000 times
 
 
+def test_sets_larger_than_a_block_round_trip_through_state() -> None:
+    ids = harvest_like_ids(3 * BLOCK_IDS + 17, 4, largest_gap=3000) + [2**64 - 1]
+    assert list(IdSet.decode(IdSet(ids).encode())) == ids
+    pairs = [(i // 3, value) for i, value in enumerate(ids)]
+    text = PairSet(pairs).encode()
+    assert list(PairSet.decode(text)) == sorted(pairs)
+    assert list(IdSet.decode(text)) == ids  # the parents' blocks are skipped
+
+
 def test_pairs_round_trip_through_state() -> None:
     value = Z1_PAIRS_VALUE | {(2**64 - 1, 2**64 - 1), (2**64 - 1, 0), (5, 2**63)}
     text = PairSet(value).encode()
@@ -119,6 +131,10 @@ def test_ids_text_read_as_pairs_has_parent_zero_and_back() -> None:
     "z2:" + "A" * 12,  # base64, not zlib
     "z1:eNpjAAAAAQAC",  # damaged checksum
     IdSet([1, 2, 3]).encode()[:-6] + "AAAA",  # truncated
+    IdSet(range(100_000)).encode()[:-40],  # cut short
+    "z2:" + base64.b64encode(zlib.compress(np.array([2**40, 1], dtype="<u8").tobytes())).decode(),  # a count it cannot hold
+    "z2:" + base64.b64encode(zlib.compress(np.array([1, 3, 0, 0, 0], dtype="<u8").tobytes())).decode(),  # three columns
+    "z2:" + base64.b64encode(zlib.compress(np.array([1, 1, 5, 9], dtype="<u8").tobytes())).decode(),  # longer than announced
 ])
 @pytest.mark.parametrize("read", [IdSet.decode, PairSet.decode])
 def test_a_foreign_or_damaged_value_is_a_value_error(read, text: str) -> None:
