@@ -47,7 +47,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench.py $(BENCH_ARGS)
 
 # First syncs at scales 2 and 30 with the limits lifted: peak RSS as the account grows, state bytes
-# per stream (README, "Memory on large accounts"); about 15 minutes on a slow 2-core VM.
+# per stream (README, "Memory on large accounts"); about 5 minutes on a slow 2-core VM.
 bench-memory: $(STAMP)
 	$(BIN)/python bench/bench.py --scales "" --unlimited-scale "" --memory-scales 2,30 $(BENCH_ARGS)
 

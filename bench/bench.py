@@ -292,7 +292,7 @@ def main() -> int:
     parser.add_argument("--time-scale", type=float, default=0.1, help="multiplies Harvest's rate-limit windows (0.1: 1.5 s and 90 s)")
     parser.add_argument("--unlimited-scale", default="10")
     parser.add_argument("--memory-scales", default="", help="first syncs with the limits lifted at these scales, "
-                        "smallest first (2,30: the peak-RSS growth target); about 15 min on a slow 2-core VM")
+                        "smallest first (2,30: the peak-RSS growth target); about 5 min on a slow 2-core VM")
     parser.add_argument("--connector", default=None, help="the command that runs the connector "
                         "(A/B: 'python /path/to/other/checkout/main.py'); default .venv/bin/source-harvest")
     parser.add_argument("--minimum-from", help=argparse.SUPPRESS)
