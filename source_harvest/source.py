@@ -36,6 +36,7 @@ from .streams.child import ChildStream
 from .streams.context import SyncContext
 from .streams.derived import DerivedStream
 from .streams.entity import ListStream
+from .streams.hub import oldest
 from .streams.report import ReportStream
 
 # Harvest access roles, weakest first (users.access_roles; manager sub-grants are extra entries).
@@ -190,25 +191,34 @@ class SourceHarvest(AbstractSource):
         return list(context.streams.values())
 
     def _plan(self, context: SyncContext, catalog: ConfiguredAirbyteCatalog) -> None:
-        """Tell the hub every consumer of every production, so each endpoint is read once."""
+        """Tell the hub every consumer of every production, so each endpoint is read once. A stream that
+        resumes its own read part-way reads its production alone (hub.py)."""
         selected = {c.stream.name: c.sync_mode for c in catalog.streams if c.stream.name in context.streams}
+        direct: dict[str, str | None] = {}  # resuming streams -> the since of their own production
         for name, sync_mode in selected.items():
             stream = context.streams[name]
             spec = stream.spec
             if spec.report:
                 continue  # one consumer each, read window by window
             state = self._state.get(name) or {}
-            since = context.since(spec, sync_mode, state)
+            stream.state = state
+            since = stream.start_run(sync_mode, state).since
             stream.prepare_deletes(sync_mode, state)  # a deletion sweep lists whole endpoints
-            if isinstance(stream, DerivedStream):
+            if stream.reads_directly:
+                direct[name] = stream.production_since(since)
+            elif isinstance(stream, DerivedStream):
                 context.hub.expect(spec.parent, name, stream.parent_fetch_since(since), stream.parent_fields())  # type: ignore[arg-type]
             else:
                 context.hub.expect(name, name, stream.production_since(since))
         # A child's production reads its parent once, from the oldest since its consumers need.
         for spec in STREAMS:
             child = context.streams[spec.name]
-            if isinstance(child, ChildStream) and context.hub.is_planned(spec.name):
-                since = child.parent_fetch_since(context.hub.planned_since(spec.name))
+            if not isinstance(child, ChildStream):
+                continue
+            needs = ([context.hub.planned_since(spec.name)] if context.hub.is_planned(spec.name) else []) + \
+                ([direct[spec.name]] if spec.name in direct else [])
+            if needs:
+                since = child.parent_fetch_since(oldest(needs))
                 context.hub.expect(spec.parent, spec.name, since, child.parent_fields())  # type: ignore[arg-type]
 
     # --- read --------------------------------------------------------------------------------

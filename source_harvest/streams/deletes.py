@@ -8,8 +8,13 @@ tombstone: its primary key, its cursor and `_ab_cdc_deleted_at` set to the detec
 
 Rows that hang off invoices and estimates (line items, messages, payments) follow their parent:
 when a parent is confirmed deleted, its rows are tombstoned; when a parent is read in full (its
-record, or its whole child list), rows it no longer holds are tombstoned. Tombstones never move
-the stream's cursor.
+record, or its whole child list), rows it no longer holds are tombstoned right after its rows.
+Tombstones never move the stream's cursor.
+
+At a checkpoint (checkpoint.py) the ids delivered so far are merged into `ids` (they are in the
+warehouse once the STATE message is committed) and the tombstoned ones removed; a sweep in progress
+also keeps the ids its listing has shown alive so far (`resume.sweep`), so a resumed sweep neither
+re-checks them nor takes them for deleted.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 from ..config import config_error
 from ..constants import DATETIME_FORMAT
-from ..idset import decode_pairs, encode_pairs
+from ..idset import decode_ids, decode_pairs, encode_ids, encode_pairs
+from .checkpoint import CHECKPOINT, CHECKPOINT_REQUESTS, Checkpoint, Tombstone
 
 if TYPE_CHECKING:
     from ..catalog import StreamSpec
@@ -33,8 +39,8 @@ PLACEHOLDER = re.compile(r"{(\w+)}")
 
 
 class DeleteTracker:
-    def __init__(self, spec: StreamSpec, state: Mapping[str, Any], sweeping: bool, now: datetime,
-                 exists: Callable[[str], bool]) -> None:
+    def __init__(self, spec: StreamSpec, state: Mapping[str, Any], sweeping: bool, now: str,
+                 exists: Callable[[str], bool], sweep: Mapping[str, Any] | None = None) -> None:
         assert spec.deletes is not None
         self.spec = spec
         self.template = spec.deletes
@@ -42,7 +48,7 @@ class DeleteTracker:
         self.pair_field = fields[0] if fields else None  # kept next to each id (project_id, invoice_id)
         self.follows_parent = "{id}" not in self.template
         self.sweeping = sweeping
-        self.now = now.strftime(DATETIME_FORMAT)
+        self.now = now  # the detection time: when the sync (its first attempt) started
         self.exists = exists
         try:
             self.stored = decode_pairs(state.get(IDS_KEY))
@@ -51,9 +57,13 @@ class DeleteTracker:
                                "Remove `ids` from that stream's state (deletions are then tracked from this sync on).") from None
         self.previous_sweep = state.get(SWEPT_AT_KEY)
         self.delivered: set[tuple[int, int]] = set()
-        self.listed: set[int] = set()  # ids (or parent ids) a full listing showed alive
-        self.parents_read: dict[int, set[int]] = {}  # parent id -> every row id it holds now
+        try:
+            self.listed: set[int] = decode_ids((sweep or {}).get("listed"))  # ids (or parent ids) a full listing showed alive
+        except ValueError:
+            raise config_error(f"The saved state of {spec.name} has a `resume.sweep` this connector did not write. "
+                               "Remove `resume` from that stream's state.") from None
         self.tombstoned: set[tuple[int, int]] = set()
+        self._by_parent: dict[int, set[int]] | None = None
 
     @staticmethod
     def sweep_due(state: Mapping[str, Any], now: datetime, every_hours: float) -> bool:
@@ -84,32 +94,53 @@ class DeleteTracker:
         if isinstance(record_id, int):
             self.listed.add(record_id)
 
-    def parent_read(self, parent_id: Any, row_ids: Iterable[Any]) -> None:
-        """A parent read in full: these are all the rows it holds now."""
-        if isinstance(parent_id, int):
-            self.parents_read[parent_id] = {i for i in row_ids if isinstance(i, int)}
+    def parent_read(self, parent_id: Any, row_ids: Iterable[Any]) -> Iterator[Tombstone]:
+        """A parent read in full: these are all the rows it holds now; rows it held before and no longer
+        holds get their tombstones now."""
+        if not isinstance(parent_id, int):
+            return
+        if self._by_parent is None:
+            self._by_parent = defaultdict(set)
+            for parent, record_id in self.stored:
+                self._by_parent[parent].add(record_id)
+        gone = self._by_parent.pop(parent_id, set()) - {i for i in row_ids if isinstance(i, int)}
+        for record_id in sorted(gone):
+            yield Tombstone(self._tombstone(parent_id, record_id))
 
     # --- the end of the stream ---------------------------------------------------------------
-    def tombstones(self) -> Iterator[dict[str, Any]]:
-        by_parent: dict[int, set[int]] = defaultdict(set)
-        for parent, record_id in self.stored:
-            by_parent[parent].add(record_id)
+    def tombstones(self) -> Iterator[dict[str, Any] | Checkpoint]:
+        """At the end of a sweep: what the listing did not show is confirmed one GET at a time (a page
+        can shift under a paginated listing), with a checkpoint every CHECKPOINT_REQUESTS checks."""
+        if not self.sweeping:
+            return
+        alive = self.listed
+        checks = 0
         if self.follows_parent:
-            for parent, rows in self.parents_read.items():
-                for record_id in sorted(by_parent.get(parent, set()) - rows):
-                    yield self._tombstone(parent, record_id)  # removed from a parent read in full
-            if self.sweeping:
-                for parent in sorted(set(by_parent) - self.listed - set(self.parents_read)):
-                    if not self.exists(self.template.format(**{self.pair_field: parent})):  # type: ignore[arg-type]
-                        for record_id in sorted(by_parent[parent]):
-                            yield self._tombstone(parent, record_id)
-        elif self.sweeping:
-            for parent, record_id in sorted(self.stored):
-                if record_id in self.listed:
-                    continue
-                path = self.template.format(id=record_id, **({self.pair_field: parent} if self.pair_field else {}))
-                if not self.exists(path):  # still there: a page shifted during the listing
-                    yield self._tombstone(parent, record_id)
+            by_parent: dict[int, list[int]] = defaultdict(list)
+            for parent, record_id in self.stored - self.tombstoned:
+                if parent not in alive:
+                    by_parent[parent].append(record_id)
+            for parent in sorted(by_parent):
+                if self.exists(self.template.format(**{self.pair_field: parent})):  # type: ignore[arg-type]
+                    alive.add(parent)
+                else:
+                    for record_id in sorted(by_parent[parent]):
+                        yield self._tombstone(parent, record_id)
+                checks += 1
+                if checks % CHECKPOINT_REQUESTS == 0:
+                    yield CHECKPOINT
+            return
+        for parent, record_id in sorted(self.stored - self.tombstoned):
+            if record_id in alive:
+                continue
+            path = self.template.format(id=record_id, **({self.pair_field: parent} if self.pair_field else {}))
+            if self.exists(path):  # still there: a page shifted during the listing
+                alive.add(record_id)
+            else:
+                yield self._tombstone(parent, record_id)
+            checks += 1
+            if checks % CHECKPOINT_REQUESTS == 0:
+                yield CHECKPOINT
 
     def _tombstone(self, parent: int, record_id: int) -> dict[str, Any]:
         self.tombstoned.add((parent, record_id))
@@ -118,7 +149,14 @@ class DeleteTracker:
             row[self.pair_field] = parent
         return row
 
+    def kept(self) -> set[tuple[int, int]]:
+        return (self.stored - self.tombstoned) | self.delivered
+
+    def checkpoint(self) -> tuple[str, dict[str, Any] | None]:
+        """`ids` as they stand (delivered rows in, tombstoned rows out), and a sweep's progress."""
+        ids = encode_pairs(self.kept())
+        return ids, ({"listed": encode_ids(self.listed)} if self.sweeping else None)
+
     def state(self) -> dict[str, Any]:
-        kept = (self.stored - self.tombstoned) | self.delivered
         swept = self.now if self.sweeping else self.previous_sweep
-        return {IDS_KEY: encode_pairs(kept), **({SWEPT_AT_KEY: swept} if swept else {})}
+        return {IDS_KEY: encode_pairs(self.kept()), **({SWEPT_AT_KEY: swept} if swept else {})}
