@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from integration_tests.conftest import catalog_for  # noqa: E402
 from integration_tests.expectations import minimum_requests  # noqa: E402
 from integration_tests.sandbox.client import control  # noqa: E402
-from source_harvest.catalog import STREAMS  # noqa: E402
+from source_harvest.catalog import STREAMS, STREAMS_BY_NAME  # noqa: E402
 
 WORK = ROOT / ".bench"
 CONNECTOR = str(ROOT / ".venv" / "bin" / "source-harvest")
@@ -36,6 +38,11 @@ UNLIMITED = {"requests": 1_000_000, "period_seconds": 1, "report_requests": 1_00
 TARGET_WALL_RATIO = 1.1
 TARGET_RECORDS_PER_CPU_SECOND = 20_000
 TARGET_PEAK_RSS_MB = 250
+# The interrupted scenario (issue 14): killed KILLS times, each attempt after KILL_SHARE of an uninterrupted sync's requests.
+KILLS = 3
+KILL_SHARE = 0.3
+KILL_POLL_SECONDS = 0.005
+TARGET_REDONE_SHARE = 0.05
 
 
 class Sandbox:
@@ -157,6 +164,88 @@ def bench_unlimited(scale: str, results: list[dict[str, Any]]) -> None:
         sandbox.stop()
 
 
+def run_killed(args: list[str], sandbox: Sandbox, kill_after: int | None) -> dict[str, Any]:
+    """The connector as a process, killed with SIGKILL once the sandbox has counted `kill_after` requests
+    (None: it runs to its end). What it printed before the kill is what the platform would have."""
+    process = subprocess.Popen([CONNECTOR, *args], stdout=subprocess.PIPE, cwd=ROOT, bufsize=1 << 20)
+    assert process.stdout is not None
+    killed = threading.Event()
+
+    def watch() -> None:
+        while kill_after is not None and process.poll() is None:
+            if sandbox.control("GET", "stats")["total"] >= kill_after:
+                process.kill()
+                killed.set()
+                return
+            time.sleep(KILL_POLL_SECONDS)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    keys: set[tuple[str, str]] = set()
+    tombstones, states = 0, {}
+    for line in process.stdout:
+        if line.startswith(b'{"type":"RECORD"'):
+            record = json.loads(line)["record"]
+            spec = STREAMS_BY_NAME[record["stream"]]
+            keys.add((record["stream"], json.dumps([record["data"].get(k) for k in spec.primary_key])))
+            tombstones += "_ab_cdc_deleted_at" in record["data"]
+        elif line.startswith(b'{"type":"STATE"'):
+            state = json.loads(line)["state"]
+            states[state["stream"]["stream_descriptor"]["name"]] = state
+    process.wait()
+    watcher.join()
+    return {"exit": process.returncode, "killed": killed.is_set(), "keys": keys, "tombstones": tombstones, "states": states}
+
+
+def comparable(states: dict[str, Any]) -> dict[str, Any]:
+    """Stream states less the time of the last sweep (the time of the sync, not a fact about the data)."""
+    return {name: {k: v for k, v in s["stream"]["stream_state"].items() if k != "swept_at"} for name, s in states.items()}
+
+
+def bench_interrupted(scale: str, time_scale: float, results: list[dict[str, Any]]) -> None:
+    """A first sync killed with SIGKILL three times, each attempt after KILL_SHARE of an uninterrupted
+    sync's requests, and resumed each time from the last STATE message of each stream it had printed."""
+    sandbox = Sandbox(scale, time_scale, limits=True)
+    window = 15 * time_scale * 1.1  # let one sync's requests leave Harvest's window before the next starts
+    try:
+        config = {**sandbox_config(sandbox), "rate_limit": {"requests": 100, "period_seconds": 15 * time_scale,
+                                                            "report_requests": 100, "report_period_seconds": 900 * time_scale}}
+        args = ["read", "--config", write(f"config-interrupted-{scale}.json", config), "--catalog", write("catalog.json", catalog_for(STREAMS))]
+
+        def attempt(states: dict[str, Any], kill_after: int | None) -> tuple[dict[str, Any], int]:
+            time.sleep(window)
+            sandbox.control("POST", "stats/reset")
+            state_args = ["--state", write("state-interrupted.json", list(states.values()))] if states else []
+            run = run_killed(args + state_args, sandbox, kill_after)
+            return run, sandbox.control("GET", "stats")["total"]
+
+        full, uninterrupted = attempt({}, None)
+        recheck, recheck_requests = attempt(full["states"], None)
+        states: dict[str, Any] = {}
+        keys: set[tuple[str, str]] = set()
+        total, tombstones, kills = 0, 0, 0
+        for kill_after in [math.ceil(uninterrupted * KILL_SHARE)] * KILLS + [None]:
+            run, made = attempt(states, kill_after)
+            total += made
+            kills += run["killed"]
+            states.update(run["states"])
+            keys |= run["keys"]
+            tombstones += run["tombstones"]
+        redone = total - uninterrupted - kills * recheck_requests
+        lost = len(full["keys"] - keys)
+        same_state = comparable(states) == comparable(full["states"])
+    finally:
+        sandbox.stop()
+    print(f"\n## scale {scale}: interrupted first sync, SIGKILL {kills} times at {KILL_SHARE:.0%} of its requests")
+    print(f"uninterrupted sync {uninterrupted:,} requests; incremental sync with nothing changed {recheck_requests:,} requests")
+    print(f"interrupted sync {total:,} requests in {kills + 1} attempts = uninterrupted + {kills} x re-check + {redone:,} redone "
+          f"({redone / uninterrupted:.1%} of an uninterrupted sync, target ≤ {TARGET_REDONE_SHARE:.0%})")
+    print(f"records lost {lost}, false tombstones {tombstones}, final state equal to the uninterrupted sync's: {same_state}")
+    results.append({"title": f"scale {scale}: interrupted {kills}x at {KILL_SHARE:.0%}", "records": len(keys), "requests": total,
+                    "requests_minimum": uninterrupted, "429s": 0, "wall_s": "—", "cpu_s": "—", "records_per_cpu_s": 0, "peak_rss_mb": "—",
+                    "redone": redone, "recheck": recheck_requests, "lost": lost, "false_tombstones": tombstones, "same_state": same_state})
+
+
 def reference_workload() -> int:
     total = 0
     for number in range(10_000_000):
@@ -209,6 +298,7 @@ def main() -> int:
     parser.add_argument("--scales", default="1,10")
     parser.add_argument("--time-scale", type=float, default=0.1, help="multiplies Harvest's rate-limit windows (0.1: 1.5 s and 90 s)")
     parser.add_argument("--unlimited-scale", default="10")
+    parser.add_argument("--interrupted-scale", default="1", help="scale of the interrupted scenario; empty to skip it")
     parser.add_argument("--minimum-from", help=argparse.SUPPRESS)
     parser.add_argument("--edit", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -222,6 +312,8 @@ def main() -> int:
     results: list[dict[str, Any]] = []
     for scale in filter(None, args.scales.split(",")):
         bench_scale(scale, args.time_scale, results)
+    if args.interrupted_scale:
+        bench_interrupted(args.interrupted_scale, args.time_scale, results)
     if args.unlimited_scale:
         bench_unlimited(args.unlimited_scale, results)
     (WORK / "results.json").write_text(json.dumps(results, indent=1))

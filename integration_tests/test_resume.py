@@ -23,7 +23,7 @@ from integration_tests.conftest import ANCHOR, SCALE, TIME_SCALE, Connector, Run
 from integration_tests.expectations import expected_keys, key_of
 from integration_tests.sandbox import Sandbox
 from source_harvest.catalog import STREAMS, STREAMS_BY_NAME
-from source_harvest.streams.checkpoint import RESUME_KEY
+from source_harvest.streams.checkpoint import CHECKPOINT_REQUESTS, RESUME_KEY
 from source_harvest.streams.deletes import DELETED_AT, SWEPT_AT_KEY
 
 PAGE_CAP = 40  # rows per page the sandbox serves: every list takes several pages
@@ -211,3 +211,22 @@ def test_a_sweep_killed_half_way_emits_exactly_the_true_tombstones(tmp_path: Pat
     killed_sweeps = {m["state"]["stream"]["stream_descriptor"]["name"] for run in outcome.attempts[:-1] for m in run.messages
                      if m["type"] == "STATE" and "sweep" in m["state"]["stream"]["stream_state"].get(RESUME_KEY, {})}
     assert killed_sweeps, "no attempt was killed inside a sweep"
+
+
+def test_no_running_stream_goes_more_than_a_hundred_requests_without_a_checkpoint(tmp_path: Path) -> None:
+    """With the connector's own batch size, on an account with 160 invoices and 4,000 time entries."""
+    box = Sandbox(seed=5, scale=0.2, anchor=ANCHOR, time_scale=TIME_SCALE, page_size_cap=PAGE_CAP).start()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("source_harvest.streams.child.CHECKPOINT_REQUESTS", CHECKPOINT_REQUESTS)
+        patch.setattr("source_harvest.streams.deletes.CHECKPOINT_REQUESTS", CHECKPOINT_REQUESTS)
+        try:
+            seen: list[int] = []
+            run = Connector(tmp_path, box.config("admin")).read(
+                [STREAMS_BY_NAME[name] for name in ("time_entries", "invoices", "invoice_payments", "invoice_messages")],
+                stop=lambda: seen.append(box.stats()["total"]) and False)
+        finally:
+            box.stop()
+    assert run.exit_code == 0, run.errors()
+    at_state = [seen[i] for i, message in enumerate(run.messages[:len(seen)]) if message["type"] == "STATE"]
+    gaps = [later - earlier for earlier, later in zip([0, *at_state], at_state)]
+    assert len(at_state) > 100 and max(gaps) <= CHECKPOINT_REQUESTS + 1, max(gaps)
