@@ -23,7 +23,7 @@ from ..constants import DATETIME_FORMAT
 from ..state import cursor_from_state
 from .checkpoint import CHECKPOINT, RESUME_KEY, PageEnd, Run, Tombstone
 from .context import SyncContext, cursor_value
-from .deletes import IDS_KEY, SWEPT_AT_KEY, DeleteTracker
+from .deletes import KEPT_KEYS, DeleteTracker
 from .http import HarvestHttpStream, ParentGone
 
 __all__ = ["HarvestStream", "ParentGone", "add_flat_columns"]
@@ -176,14 +176,15 @@ class HarvestStream(HarvestHttpStream):
         view = dict(self._committed)
         assert self.run is not None
         if self.tracker is not None:
-            view[IDS_KEY], self.run.sweep = self.tracker.checkpoint()
+            kept, self.run.sweep = self.tracker.checkpoint()
+            view.update(kept)
         view[RESUME_KEY] = self.run.to_state()
         return view
 
     def _completed(self) -> dict[str, Any]:
         """The state once every record is out: the cursor moves to the newest delivered, but never past
         the time the stream started (a record updated after that may sit on a page already read)."""
-        view = {k: v for k, v in self._committed.items() if k not in (IDS_KEY, SWEPT_AT_KEY)}
+        view = {k: v for k, v in self._committed.items() if k not in KEPT_KEYS}
         run = self.run
         cursor = self.spec.cursor
         if cursor and run is not None and run.newest:
@@ -209,7 +210,7 @@ class HarvestStream(HarvestHttpStream):
         cursor = self.saved_cursor(value)
         self._committed = {self.spec.cursor: cursor} if self.spec.cursor and cursor else {}
         if self.spec.deletes:
-            self._committed.update({k: v for k, v in value.items() if k in (IDS_KEY, SWEPT_AT_KEY)})
+            self._committed.update({k: v for k, v in value.items() if k in KEPT_KEYS})
         self._incoming = Run.from_state(value, self.name)
         self._view = {**self._committed, **({RESUME_KEY: value[RESUME_KEY]} if self._incoming else {})}
 
@@ -230,7 +231,8 @@ class HarvestStream(HarvestHttpStream):
                 sweeping = run.sweep is not None
             else:
                 sweeping = DeleteTracker.sweep_due(stream_state, self.context.started_at, config.deletes_sweep.total_seconds() / 3600)
-            self.tracker = DeleteTracker(self.spec, stream_state, sweeping, run.started_at, self.exists, run.sweep)
+            start = self.context.config.start.strftime(DATETIME_FORMAT)
+            self.tracker = DeleteTracker(self.spec, stream_state, sweeping, run.started_at, self.exists, run.sweep, start)
         return self.tracker
 
     @property
@@ -242,12 +244,14 @@ class HarvestStream(HarvestHttpStream):
         return since
 
     def parent_fetch_since(self, since: str | None) -> str | None:
-        """The parent listing this stream reads: in full during a deletion sweep (deleted parents are then seen)."""
-        return None if self.sweeping else self.parent_since(since)
+        """The parent listing this stream reads: during a deletion sweep, every parent that can hold a
+        delivered row (deleted parents are then seen)."""
+        return self.tracker.floor if self.sweeping else self.parent_since(since)  # type: ignore[union-attr]
 
     def production_since(self, since: str | None) -> str | None:
-        """What this stream's own listing asks Harvest for: everything during a deletion sweep."""
-        return None if self.sweeping and not self.tracker.follows_parent else since  # type: ignore[union-attr]
+        """What this stream's own listing asks Harvest for: during a deletion sweep, every row that can
+        be in the warehouse (updated since the oldest start date it delivered from)."""
+        return self.tracker.floor if self.sweeping and not self.tracker.follows_parent else since  # type: ignore[union-attr]
 
     @staticmethod
     def normalize_cursor(value: Any) -> str | None:

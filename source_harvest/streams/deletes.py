@@ -1,8 +1,9 @@
 """Tombstones for records deleted in Harvest, which has no deletion feed.
 
-A stream with a `deletes` row keeps in its state the ids it has delivered (compact, see idset.py)
-and the time of its last sweep. Every `deletes_sweep_hours` an incremental sync lists the whole
-endpoint instead of only what changed; an id it delivered that is no longer listed is confirmed
+A stream with a `deletes` row keeps in its state the ids it has delivered (compact, see idset.py),
+the time of its last sweep, and the oldest start date it has delivered from. Every
+`deletes_sweep_hours` an incremental sync lists the endpoint from that start date (the rows that can
+be in the warehouse) instead of only what changed; an id it delivered that is no longer listed is confirmed
 with a single-object GET (a page can shift under a paginated listing) and, on 404 only, gets a
 tombstone: its primary key, its cursor and `_ab_cdc_deleted_at` set to the detection time.
 
@@ -35,12 +36,16 @@ if TYPE_CHECKING:
 DELETED_AT = "_ab_cdc_deleted_at"
 IDS_KEY = "ids"
 SWEPT_AT_KEY = "swept_at"
+# The oldest start date the stream has delivered from: every delivered row was updated at or after it
+# (updated_at only grows), so a sweep lists from there, not the whole history.
+DELIVERED_SINCE_KEY = "delivered_since"
+KEPT_KEYS = (IDS_KEY, SWEPT_AT_KEY, DELIVERED_SINCE_KEY)
 PLACEHOLDER = re.compile(r"{(\w+)}")
 
 
 class DeleteTracker:
     def __init__(self, spec: StreamSpec, state: Mapping[str, Any], sweeping: bool, now: str,
-                 exists: Callable[[str], bool], sweep: Mapping[str, Any] | None = None) -> None:
+                 exists: Callable[[str], bool], sweep: Mapping[str, Any] | None = None, start: str | None = None) -> None:
         assert spec.deletes is not None
         self.spec = spec
         self.template = spec.deletes
@@ -56,6 +61,7 @@ class DeleteTracker:
             raise config_error(f"The saved state of {spec.name} has an `ids` value this connector did not write. "
                                "Remove `ids` from that stream's state (deletions are then tracked from this sync on).") from None
         self.previous_sweep = state.get(SWEPT_AT_KEY)
+        self.floor = self.delivered_since(state, start)
         self.delivered: set[tuple[int, int]] = set()
         try:
             self.listed: set[int] = decode_ids((sweep or {}).get("listed"))  # ids (or parent ids) a full listing showed alive
@@ -64,6 +70,18 @@ class DeleteTracker:
                                "Remove `resume` from that stream's state.") from None
         self.tombstoned: set[tuple[int, int]] = set()
         self._by_parent: dict[int, set[int]] | None = None
+
+    def delivered_since(self, state: Mapping[str, Any], start: str | None) -> str | None:
+        """The oldest start date the stream has delivered from: the saved one or this sync's start,
+        whichever is older (the default start date moves with time). Ids saved by a release that did not
+        keep it may be older than any start: those sweeps list the whole history (None)."""
+        saved = state.get(DELIVERED_SINCE_KEY)
+        if saved is None and self.stored:
+            return None
+        if saved is not None and not isinstance(saved, str):
+            raise config_error(f"The saved state of {self.spec.name} has a `{DELIVERED_SINCE_KEY}` this connector did not write. "
+                               f"Remove `{DELIVERED_SINCE_KEY}` from that stream's state.")
+        return min(filter(None, (saved, start)), default=None)
 
     @staticmethod
     def sweep_due(state: Mapping[str, Any], now: datetime, every_hours: float) -> bool:
@@ -152,11 +170,12 @@ class DeleteTracker:
     def kept(self) -> set[tuple[int, int]]:
         return (self.stored - self.tombstoned) | self.delivered
 
-    def checkpoint(self) -> tuple[str, dict[str, Any] | None]:
+    def checkpoint(self) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """`ids` as they stand (delivered rows in, tombstoned rows out), and a sweep's progress."""
-        ids = encode_pairs(self.kept())
-        return ids, ({"listed": encode_ids(self.listed)} if self.sweeping else None)
+        kept = {IDS_KEY: encode_pairs(self.kept()), **({DELIVERED_SINCE_KEY: self.floor} if self.floor else {})}
+        return kept, ({"listed": encode_ids(self.listed)} if self.sweeping else None)
 
     def state(self) -> dict[str, Any]:
         swept = self.now if self.sweeping else self.previous_sweep
-        return {IDS_KEY: encode_pairs(self.kept()), **({SWEPT_AT_KEY: swept} if swept else {})}
+        return {IDS_KEY: encode_pairs(self.kept()), **({SWEPT_AT_KEY: swept} if swept else {}),
+                **({DELIVERED_SINCE_KEY: self.floor} if self.floor else {})}
