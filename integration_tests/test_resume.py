@@ -228,5 +228,5 @@ def test_no_running_stream_goes_more_than_a_hundred_requests_without_a_checkpoin
             box.stop()
     assert run.exit_code == 0, run.errors()
     at_state = [seen[i] for i, message in enumerate(run.messages[:len(seen)]) if message["type"] == "STATE"]
-    gaps = [later - earlier for earlier, later in zip([0, *at_state], at_state)]
+    gaps = [later - earlier for earlier, later in zip([0, *at_state], at_state, strict=False)]
     assert len(at_state) > 100 and max(gaps) <= CHECKPOINT_REQUESTS + 1, max(gaps)
