@@ -21,7 +21,7 @@ from ..catalog import StreamSpec
 from ..coerce import Coercer
 from ..constants import DATETIME_FORMAT
 from ..state import cursor_from_state
-from .checkpoint import CHECKPOINT, RESUME_KEY, PageEnd, Run, Tombstone
+from .checkpoint import CHECKPOINT, RESUME_KEY, ListingPosition, PageEnd, Run, Tombstone
 from .context import SyncContext, cursor_value
 from .deletes import KEPT_KEYS, DeleteTracker
 from .http import HarvestHttpStream, ParentGone
@@ -145,7 +145,9 @@ class HarvestStream(HarvestHttpStream):
         listing = tracker is not None and tracker.sweeping and not tracker.follows_parent
         cursor = self.spec.cursor
         newest = max(filter(None, (self.saved_cursor(stream_state), run.newest)), default=None)
-        for record in self.context.hub.records(self, self.production_since(since), self.name, run):
+        finished = run.resumed and run.listing is not None and run.listing.next is None  # only tombstones were left
+        records: Iterable[Any] = () if finished else self.context.hub.records(self, self.production_since(since), self.name, run)
+        for record in records:
             if record.__class__ is not dict:
                 if record.__class__ is Tombstone:
                     yield record.row  # never moves the cursor
@@ -167,6 +169,7 @@ class HarvestStream(HarvestHttpStream):
                 tracker.delivered_record(record)
             yield record
         run.newest = newest
+        run.listing = ListingPosition(None)  # every record is out
         if tracker is not None:
             yield from tracker.tombstones()  # after the records: they never move the cursor
 
