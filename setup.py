@@ -7,7 +7,10 @@ MAIN_REQUIREMENTS = [
     # 2.34 added runtime-Protocol isinstance checks to every request's preparation, which cost
     # ~0.1 ms of CPU a request on Python 3.11 (measured with `make bench`); 2.33 has the same API.
     "requests>=2.32.5,<2.34",
-    "pendulum>=3.0",
+    # Imported directly (HTTP bodies and the sync's spill files; the config's schema check), so declared
+    # here with the CDK's own ranges rather than left to arrive through it.
+    "orjson>=3.10.7,<4",
+    "jsonschema>=4.17.3,<5",
 ]
 
 TEST_REQUIREMENTS = [

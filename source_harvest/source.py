@@ -29,6 +29,7 @@ from .catalog import ADMIN, MANAGER, MEMBER, STREAMS, StreamSpec
 from .config import HarvestConfig, config_error, parse_config
 from .constants import CONNECT_TIMEOUT_SECONDS, REQUEST_TIMEOUT_SECONDS
 from .errors import harvest_message, retry_after_seconds
+from .inputs import unreadable_file_message
 from .state import read_state_file
 from .stats import SyncStats
 from .streams.base import HarvestStream
@@ -87,7 +88,7 @@ class SourceHarvest(AbstractSource):
             with open(config_path, encoding="utf-8") as handle:
                 config = json.load(handle)
         except OSError as error:
-            return {UNREADABLE_CONFIG: f"Cannot read the config file {config_path}: {error.strerror}."}
+            return {UNREADABLE_CONFIG: unreadable_file_message("config", config_path, error)}
         except ValueError as error:
             return {UNREADABLE_CONFIG: f"The config file {config_path} is not valid JSON ({error})."}
         return config if isinstance(config, dict) else {UNREADABLE_CONFIG: f"The config file {config_path} must hold a JSON object."}
