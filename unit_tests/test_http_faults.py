@@ -30,7 +30,7 @@ from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput
 from source_harvest import SourceHarvest
 from source_harvest.budget import HarvestBudget
 from source_harvest.network import CA_BUNDLE_VARIABLES
-from unit_tests.conftest import harvest_page, record, records_of, run_read
+from unit_tests.conftest import API, harvest_page, record, records_of, run_read
 
 INVOICE_IDS = (1, 2, 3, 4, 5)
 EXPECTED_PAYMENTS = [(10 * n, n) for n in INVOICE_IDS]  # (payment id, invoice_id): payment 10n belongs to invoice n
@@ -243,6 +243,15 @@ def everything_said(output: EntrypointOutput, *more: str) -> str:
 
 def assert_budget_counted_every_request(server: RawHarvest, granted: list[str]) -> None:
     assert Counter(granted) == Counter(server.api_requests())
+
+
+def test_every_stream_shares_one_adapter_that_never_sends_again_by_itself(config) -> None:
+    streams = SourceHarvest().streams(config)
+    adapter = streams[0].context.adapter  # type: ignore[attr-defined]
+    sessions = [stream._http_client._session for stream in streams]  # type: ignore[attr-defined]
+    assert all(session.get_adapter(url) is adapter for session in sessions for url in (API, "http://127.0.0.1/v2/"))
+    assert adapter.max_retries.total == 0  # every attempt goes through the CDK's HttpClient and the budget
+    assert not any(session.trust_env for session in sessions)  # settings come from network.request_settings, once
 
 
 # --- (a) bytes after an answer ---------------------------------------------------------------------
