@@ -47,7 +47,7 @@ def request_settings(url: str) -> dict[str, Any]:
     """The keyword arguments of every request to `url`: proxies (HTTPS_PROXY, NO_PROXY, …), the CA
     bundle (REQUESTS_CA_BUNDLE, else CURL_CA_BUNDLE, else certifi's, as requests chooses), and the
     timeouts after which a stalled request is abandoned and retried. A CA bundle variable naming
-    nothing usable is a config_error now, not a failure of every request."""
+    nothing usable is a config_error at once, rather than a failure of every request."""
     settings: dict[str, Any] = {"proxies": requests.utils.get_environ_proxies(url, no_proxy=None),
                                 "timeout": (CONNECT_TIMEOUT_SECONDS, REQUEST_TIMEOUT_SECONDS)}
     for variable in CA_BUNDLE_VARIABLES:
