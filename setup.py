@@ -18,7 +18,7 @@ TEST_REQUIREMENTS = [
     "requests-mock>=1.12",
     "docker>=7",
     "ruff>=0.6",
-    "trustme>=1.1",  # a throwaway CA for the HTTPS tests of transport.py
+    "trustme>=1.1",  # a throwaway CA: check and read trust the same certificates (unit_tests/test_http_faults.py)
 ]
 
 setup(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from typing import Any, Iterator, List, Mapping, MutableMapping, Optional
 
@@ -27,9 +26,9 @@ from .auth import build_authenticator
 from .budget import build_api_budget
 from .catalog import ADMIN, MANAGER, MEMBER, STREAMS, StreamSpec
 from .config import HarvestConfig, config_error, parse_config
-from .constants import CONNECT_TIMEOUT_SECONDS, REQUEST_TIMEOUT_SECONDS
 from .errors import harvest_message, retry_after_seconds
 from .inputs import unreadable_file_message
+from .network import harvest_adapter, request_settings, use_adapter
 from .state import read_state_file
 from .stats import SyncStats
 from .streams.base import HarvestStream
@@ -121,7 +120,10 @@ class SourceHarvest(AbstractSource):
     def check_connection(self, logger: logging.Logger, config: Mapping[str, Any]) -> tuple[bool, Optional[Any]]:
         harvest = self.validate_config(config)
         auth = build_authenticator(harvest, config)
-        session = requests.Session()
+        with use_adapter(requests.Session(), harvest_adapter()) as session:  # as the streams' (network.py)
+            return self._check_with(session, logger, harvest, auth)
+
+    def _check_with(self, session: requests.Session, logger: logging.Logger, harvest: HarvestConfig, auth: Any) -> tuple[bool, Optional[Any]]:
         try:
             response = self._get(session, harvest.api_url + "users/me", harvest, auth)
         except requests.RequestException as error:
@@ -145,7 +147,7 @@ class SourceHarvest(AbstractSource):
     @staticmethod
     def _get(session: requests.Session, url: str, harvest: HarvestConfig, auth: Any) -> requests.Response:
         for attempt in range(CHECK_ATTEMPTS):
-            response = session.get(url, headers={"User-Agent": harvest.user_agent}, auth=auth, timeout=REQUEST_TIMEOUT_SECONDS)
+            response = session.get(url, headers={"User-Agent": harvest.user_agent}, auth=auth, **request_settings(url))
             if response.status_code not in CHECK_RETRY_STATUSES or attempt == CHECK_ATTEMPTS - 1:
                 return response
             time.sleep(min(retry_after_seconds(response), 2**attempt) if response.status_code == 429 else 2**attempt)
@@ -182,7 +184,7 @@ class SourceHarvest(AbstractSource):
             authenticator=build_authenticator(harvest, config),
             budget=build_api_budget(harvest, on_wait=stats.budget_wait),
             stats=stats,
-            request_kwargs=environment_request_kwargs(harvest.api_url),
+            request_kwargs=request_settings(harvest.api_url),
         )
         for spec in STREAMS:  # parents come before their children in the table
             context.streams[spec.name] = stream_class(spec)(spec, context)
@@ -232,19 +234,8 @@ class SourceHarvest(AbstractSource):
         finally:
             if self._context is not None:
                 self._context.hub.close()
-                self._context.transport.close()
+                self._context.adapter.close()
                 self._context.stats.summary()
-
-
-def environment_request_kwargs(url: str) -> dict[str, Any]:
-    """Proxy and CA-bundle settings from the environment (HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE), read
-    once, and the timeouts after which a stalled connection is abandoned and retried."""
-    kwargs: dict[str, Any] = {"proxies": requests.utils.get_environ_proxies(url, no_proxy=None),
-                              "timeout": (CONNECT_TIMEOUT_SECONDS, REQUEST_TIMEOUT_SECONDS)}
-    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    if bundle:
-        kwargs["verify"] = bundle
-    return kwargs
 
 
 def stream_states(state: Optional[List[AirbyteStateMessage]]) -> dict[str, MutableMapping[str, Any]]:

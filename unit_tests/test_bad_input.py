@@ -193,3 +193,41 @@ def test_the_sources_own_readers_give_the_same_message(tmp_path, monkeypatch, ca
     assert raised.value.message.startswith(f"Cannot read the state file {path}") and CAUSES[cause] in raised.value.message
     with pytest.raises(AirbyteTracedException, match=f"Cannot read the config file {path}.*uid {os.getuid()}"):
         SourceHarvest().validate_config(SourceHarvest.read_config(path))
+
+
+SECRET = "s3cret-value-0042"
+OAUTH = {"auth_type": "Client", "client_id": "cid", "client_secret": "csecret", "refresh_token": "refresh-1"}
+
+
+@pytest.mark.parametrize("change,field", [
+    ({"credentials": {"auth_type": "Token", "api_token": f"{SECRET}\r\nX-Injected: yes"}}, "credentials.api_token"),
+    ({"credentials": {"auth_type": "Token", "api_token": f"{SECRET}\x00"}}, "credentials.api_token"),
+    ({"credentials": {**OAUTH, "access_token": f"{SECRET}\nX-Injected: yes", "token_expiry_date": "2099-01-01T00:00:00Z"}},
+     "credentials.access_token"),
+    ({"credentials": {**OAUTH, "access_token": f"{SECRET}\n"}}, "credentials.access_token"),  # sent as given: no trimming
+    ({"user_agent": f"acme-etl {SECRET}\r\nX-Injected: yes"}, "user_agent"),
+    ({"user_agent": f"acme-etl {SECRET} — data team"}, "user_agent"),  # not ASCII: http.client could not send it
+])
+def test_header_values_with_line_breaks_are_config_errors_that_never_echo_them(tmp_path, capsys, change, field: str) -> None:
+    config = {**GOOD_CONFIG, **change}
+    config_path = write(tmp_path, "c.json", config)
+    with requests_mock.Mocker() as mock:  # nothing may be sent: any request would answer 599
+        mock.get(requests_mock.ANY, status_code=599)
+        check_code, check_out, check_raw = run_cli(capsys, ["check", "--config", config_path])
+        read_code, read_out, read_raw = run_cli(capsys, ["read", "--config", config_path, "--catalog", write(tmp_path, "cat.json", CATALOG)])
+        assert mock.request_history == []
+    status = next(m["connectionStatus"] for m in check_out if m["type"] == "CONNECTION_STATUS")
+    assert check_code == 0 and status["status"] == "FAILED" and f"`{field}` holds a line break" in status["message"]
+    traces = [m["trace"]["error"] for m in read_out if m["type"] == "TRACE" and m["trace"]["type"] == "ERROR"]
+    assert read_code != 0 and traces[0]["failure_type"] == "config_error" and f"`{field}`" in traces[0]["message"]
+    assert SECRET not in check_raw + read_raw
+
+
+def test_surrounding_whitespace_of_a_pasted_token_is_still_trimmed(tmp_path, capsys) -> None:
+    config = {**GOOD_CONFIG, "credentials": {"auth_type": "Token", "api_token": f" {TOKEN}\r\n"}, "user_agent": " acme-etl (data@acme.test)\n"}
+    with requests_mock.Mocker() as mock:
+        serve_empty_lists(mock)
+        code, _, _ = run_cli(capsys, ["read", "--config", write(tmp_path, "c.json", config), "--catalog", write(tmp_path, "cat.json", CATALOG)])
+        sent = mock.request_history[0]
+    assert code == 0
+    assert sent.headers["Authorization"] == f"Bearer {TOKEN}" and sent.headers["User-Agent"] == "acme-etl (data@acme.test)"
