@@ -19,6 +19,7 @@ TEST_REQUIREMENTS = [
     "docker>=7",
     "ruff>=0.6",
     "trustme>=1.1",  # a throwaway CA: check and read trust the same certificates (unit_tests/test_http_faults.py)
+    "markdown-it-py>=3",  # the docs' links and headings (unit_tests/test_docs.py); already locked, via rich
 ]
 
 setup(
