@@ -1,4 +1,5 @@
-"""README.md and docs/*.md: every relative link and anchor resolves, and the README links every docs page.
+"""README.md and docs/*.md: every relative link and anchor resolves, the README links every docs page,
+and the connector's documentation page (docs/harvest.md) agrees with the catalog, CHANGELOG.md, spec and metadata.
 
 Links and headings come from markdown-it-py (CommonMark), so a code span or a fenced block is never
 taken for a link; anchors follow GitHub's rule for heading ids, the ones its Markdown view links to.
@@ -13,13 +14,21 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
+import yaml
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
+
+from source_harvest.catalog import STREAMS
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 DOCS = ROOT / "docs"
 PAGES = (README, *sorted(DOCS.glob("*.md")))
+CONNECTOR_DOC = DOCS / "harvest.md"
+CONNECTOR_DOC_URL = "https://github.com/source-harvest/source-harvest/blob/main/docs/harvest.md"
+# Airbyte's connector pages, in this order (docs.airbyte.com/integrations/sources/<name>).
+CONNECTOR_DOC_SECTIONS = ["Prerequisites", "Set up in Airbyte", "Supported sync modes", "Supported streams",
+                          "Limitations", "Changelog"]
 MARKDOWN = MarkdownIt("commonmark").enable("table")
 
 
@@ -124,3 +133,57 @@ def test_checker_finds_missing_files_and_anchors_and_ignores_code(tmp_path: Path
     problems = broken_links(tmp_path / "b.md", root=tmp_path)
     assert [problem.split(": ")[1] for problem in problems] == [
         "(a.md#notes-2)", "(a.md#Check)", "(missing.md)", "(#nowhere)", "(../outside.md)"]
+
+
+def headings(path: Path, level: str) -> list[str]:
+    page = tokens(path)
+    return [inline_text(inline) for opening, inline in zip(page, page[1:], strict=False)
+            if opening.type == "heading_open" and opening.tag == level]
+
+
+def table_rows(path: Path, section: str) -> list[list[str]]:
+    """The body rows of the tables under the heading `section`, each cell as it shows."""
+    rows: list[list[str]] = []
+    heading, in_body = "", False
+    page = tokens(path)
+    for index, token in enumerate(page):
+        if token.type == "heading_open":
+            heading = inline_text(page[index + 1])
+        elif heading != section:
+            continue
+        elif token.type in ("tbody_open", "tbody_close"):
+            in_body = token.type == "tbody_open"
+        elif in_body and token.type == "tr_open":
+            rows.append([])
+        elif in_body and token.type == "inline" and page[index - 1].type == "td_open":
+            rows[-1].append(inline_text(token))
+    return rows
+
+
+def test_connector_doc_has_the_sections_of_airbytes_connector_pages() -> None:
+    assert headings(CONNECTOR_DOC, "h2") == CONNECTOR_DOC_SECTIONS
+
+
+def test_spec_and_metadata_point_at_the_connector_doc() -> None:
+    spec = yaml.safe_load((ROOT / "source_harvest" / "spec.yaml").read_text(encoding="utf-8"))
+    metadata = yaml.safe_load((ROOT / "metadata.yaml").read_text(encoding="utf-8"))["data"]
+    assert spec["documentationUrl"] == metadata["documentationUrl"] == CONNECTOR_DOC_URL
+    assert ROOT / CONNECTOR_DOC_URL.split("/blob/main/", 1)[1] == CONNECTOR_DOC
+
+
+def test_connector_doc_lists_every_stream_with_its_cursor() -> None:
+    listed = [(row[0], row[2]) for row in table_rows(CONNECTOR_DOC, "Supported streams")]
+    assert [name for name, _ in listed] == [spec.name for spec in STREAMS]
+    for (name, cursor), spec in zip(listed, STREAMS, strict=True):
+        assert cursor == spec.cursor if spec.cursor else cursor.startswith("— (full refresh"), name
+
+
+def test_streams_page_lists_every_stream_with_its_primary_key() -> None:
+    listed = [(row[0], row[1]) for row in table_rows(DOCS / "streams.md", "Streams")]
+    assert listed == [(spec.name, ", ".join(spec.primary_key)) for spec in STREAMS]
+
+
+def test_connector_doc_changelog_has_every_version_of_changelog_md() -> None:
+    versions = [heading.partition(" — ") for heading in headings(ROOT / "CHANGELOG.md", "h2")]
+    listed = [(row[0], row[1]) for row in table_rows(CONNECTOR_DOC, "Changelog")]
+    assert listed == [(version, date or "—") for version, _, date in versions]
