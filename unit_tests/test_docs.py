@@ -48,16 +48,20 @@ def github_anchor(heading: str) -> str:
     return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
 
 
+def headings(path: Path, level: str | None = None) -> list[str]:
+    """The text of a page's headings, of one level (`h2`) or of all."""
+    page = tokens(path)
+    return [inline_text(inline) for opening, inline in zip(page, page[1:], strict=False)
+            if opening.type == "heading_open" and level in (None, opening.tag)]
+
+
 def anchors(path: Path) -> set[str]:
     """The heading ids of a page; a repeated heading gets -1, -2, … as on GitHub."""
     seen: Counter[str] = Counter()
     found = set()
-    page = tokens(path)
-    for opening, inline in zip(page, page[1:], strict=False):
-        if opening.type == "heading_open":
-            anchor = github_anchor(inline_text(inline))
-            found.add(f"{anchor}-{seen[anchor]}" if seen[anchor] else anchor)
-            seen[anchor] += 1
+    for anchor in map(github_anchor, headings(path)):
+        found.add(f"{anchor}-{seen[anchor]}" if seen[anchor] else anchor)
+        seen[anchor] += 1
     return found
 
 
@@ -100,6 +104,25 @@ def broken_links(path: Path, root: Path = ROOT) -> list[str]:
     return problems
 
 
+def table_rows(path: Path, section: str) -> list[list[str]]:
+    """The body rows of the tables under the heading `section`, each cell as it shows."""
+    rows: list[list[str]] = []
+    heading, in_body = "", False
+    page = tokens(path)
+    for index, token in enumerate(page):
+        if token.type == "heading_open":
+            heading = inline_text(page[index + 1])
+        elif heading != section:
+            continue
+        elif token.type in ("tbody_open", "tbody_close"):
+            in_body = token.type == "tbody_open"
+        elif in_body and token.type == "tr_open":
+            rows.append([])
+        elif in_body and token.type == "inline" and page[index - 1].type == "td_open":
+            rows[-1].append(inline_text(token))
+    return rows
+
+
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: str(page.relative_to(ROOT)))
 def test_relative_links_and_anchors_resolve(page: Path) -> None:
     assert broken_links(page) == []
@@ -133,31 +156,6 @@ def test_checker_finds_missing_files_and_anchors_and_ignores_code(tmp_path: Path
     problems = broken_links(tmp_path / "b.md", root=tmp_path)
     assert [problem.split(": ")[1] for problem in problems] == [
         "(a.md#notes-2)", "(a.md#Check)", "(missing.md)", "(#nowhere)", "(../outside.md)"]
-
-
-def headings(path: Path, level: str) -> list[str]:
-    page = tokens(path)
-    return [inline_text(inline) for opening, inline in zip(page, page[1:], strict=False)
-            if opening.type == "heading_open" and opening.tag == level]
-
-
-def table_rows(path: Path, section: str) -> list[list[str]]:
-    """The body rows of the tables under the heading `section`, each cell as it shows."""
-    rows: list[list[str]] = []
-    heading, in_body = "", False
-    page = tokens(path)
-    for index, token in enumerate(page):
-        if token.type == "heading_open":
-            heading = inline_text(page[index + 1])
-        elif heading != section:
-            continue
-        elif token.type in ("tbody_open", "tbody_close"):
-            in_body = token.type == "tbody_open"
-        elif in_body and token.type == "tr_open":
-            rows.append([])
-        elif in_body and token.type == "inline" and page[index - 1].type == "td_open":
-            rows[-1].append(inline_text(token))
-    return rows
 
 
 def test_connector_doc_has_the_sections_of_airbytes_connector_pages() -> None:
