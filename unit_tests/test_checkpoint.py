@@ -147,3 +147,22 @@ def test_page_before_steps_back_one_page_and_keeps_every_other_parameter() -> No
     assert position.page_before() == API + "time_entries?page=2&per_page=2000&updated_since=2024-01-01T00%3A00%3A00Z"
     assert not ListingPosition(API + "clients?cursor=abc&per_page=2000").page_based
     assert ListingPosition(API + "time_entries?page=1").page_before() is None
+
+
+def test_a_list_whose_state_carries_large_id_sets_checkpoints_every_batch_of_pages(config, monkeypatch) -> None:
+    """Each checkpoint carries the delivered ids whole: past HEAVY_STATE_CHARS, one every CHECKPOINT_REQUESTS pages."""
+    monkeypatch.setattr("source_harvest.streams.base.HEAVY_STATE_CHARS", 1)
+    monkeypatch.setattr("source_harvest.streams.base.CHECKPOINT_REQUESTS", 2)
+    config["capture_deletes"] = True
+    pages = 5
+    with requests_mock.Mocker() as mock:
+        serve_empty_lists(mock)
+        for number in range(1, pages + 1):
+            url = API + "clients" + (f"?cursor=c{number}" if number > 1 else "")
+            next_url = API + f"clients?cursor=c{number + 1}&per_page=2000" if number < pages else None
+            mock.get(url, json=harvest_page("clients", [record(100 - number)], next_url=next_url))
+        output = run_read(config, ["clients"])
+    listings = [s["resume"]["listing"]["next"] for s in states_of(output, "clients") if "resume" in s]
+    # page 1 (ids still small), then every second page; the last page's checkpoint is the final state.
+    assert [url.split("cursor=")[1].split("&")[0] if url else None for url in listings] == ["c2", "c4", None]
+    assert "resume" not in states_of(output, "clients")[-1]

@@ -21,9 +21,9 @@ from ..catalog import StreamSpec
 from ..coerce import Coercer
 from ..constants import DATETIME_FORMAT
 from ..state import cursor_from_state
-from .checkpoint import CHECKPOINT, RESUME_KEY, ListingPosition, PageEnd, Run, Tombstone
+from .checkpoint import CHECKPOINT, CHECKPOINT_REQUESTS, HEAVY_STATE_CHARS, RESUME_KEY, ListingPosition, PageEnd, Run, Tombstone
 from .context import SyncContext, cursor_value
-from .deletes import KEPT_KEYS, DeleteTracker
+from .deletes import IDS_KEY, KEPT_KEYS, DeleteTracker
 from .http import HarvestHttpStream, ParentGone
 
 __all__ = ["HarvestStream", "ParentGone", "add_flat_columns"]
@@ -64,6 +64,7 @@ class HarvestStream(HarvestHttpStream):
         self.run: Run | None = None  # this sync's own read, once started
         self._pending: Iterator[Any] | None = None
         self._finished = False
+        self._heavy_state = False  # the last checkpoint carried large id sets: checkpoint less often
         super().__init__(spec, context)
 
     # --- what this stream yields ------------------------------------------------------------
@@ -138,7 +139,8 @@ class HarvestStream(HarvestHttpStream):
 
     def consume(self, sync_mode: SyncMode, stream_state: Mapping[str, Any]) -> Iterator[Any]:
         """Records this stream must deliver: its production from the hub, filtered to its own since,
-        and a CHECKPOINT after every page it reads itself."""
+        and a CHECKPOINT after every page it reads itself (every CHECKPOINT_REQUESTS pages once its
+        state carries large id sets: each checkpoint carries them whole)."""
         run = self.start_run(sync_mode, stream_state)
         since = run.since
         tracker = self.prepare_deletes(sync_mode, stream_state)
@@ -147,6 +149,7 @@ class HarvestStream(HarvestHttpStream):
         newest = max(filter(None, (self.saved_cursor(stream_state), run.newest)), default=None)
         finished = run.resumed and run.listing is not None and run.listing.next is None  # only tombstones were left
         records: Iterable[Any] = () if finished else self.context.hub.records(self, self.production_since(since), self.name, run)
+        pages = 0  # pages read since the last checkpoint
         for record in records:
             if record.__class__ is not dict:
                 if record.__class__ is Tombstone:
@@ -154,6 +157,10 @@ class HarvestStream(HarvestHttpStream):
                     continue
                 if record.__class__ is PageEnd:
                     run.listing = record.position
+                    pages += 1
+                    if self._heavy_state and pages < CHECKPOINT_REQUESTS:
+                        continue
+                pages = 0
                 run.newest = newest
                 yield CHECKPOINT
                 continue
@@ -182,6 +189,7 @@ class HarvestStream(HarvestHttpStream):
             kept, self.run.sweep = self.tracker.checkpoint()
             view.update(kept)
         view[RESUME_KEY] = self.run.to_state()
+        self._heavy_state = sum(len(v) for v in (view.get(IDS_KEY), (self.run.sweep or {}).get("listed")) if v) > HEAVY_STATE_CHARS
         return view
 
     def _completed(self) -> dict[str, Any]:

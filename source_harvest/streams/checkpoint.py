@@ -1,10 +1,11 @@
 """Checkpoints inside a stream: the markers that end a checkpoint unit, and the resume point in state.
 
-A running stream emits STATE after every page of a list it reads itself, after every batch of
-parents (per-parent streams), after every report window, and every CHECKPOINT_REQUESTS requests at
-most. The CDK emits a STATE message at the end of every slice, so each of these ends a slice
-(base.py). A checkpoint never moves the committed cursor: Harvest never sorts by `updated_at`, so the
-cursor moves only when the stream completes. It adds `resume`, what a new attempt needs to continue:
+A running stream emits STATE after every page of a list it reads itself (every CHECKPOINT_REQUESTS
+pages once its state carries more than HEAVY_STATE_CHARS of id sets), after every batch of parents
+(per-parent streams), after every report window, and every CHECKPOINT_REQUESTS requests at most.
+The CDK emits a STATE message at the end of every slice, so each of these ends a slice (base.py).
+A checkpoint never moves the committed cursor: Harvest never sorts by `updated_at`, so the cursor
+moves only when the stream completes. It adds `resume`, what a new attempt needs to continue:
 
     "resume": {
       "since": "…",        the updated_since this stream delivers from (the resumed run keeps it)
@@ -32,6 +33,10 @@ from ..idset import decode_ids, encode_ids
 RESUME_KEY = "resume"
 # A running stream goes at most this many requests without a checkpoint (15 s at Harvest's rate is 100).
 CHECKPOINT_REQUESTS = 50
+# A checkpoint carries a stream's delivered-id sets whole (deletes.py). Once they pass this size, a
+# list checkpoints every CHECKPOINT_REQUESTS pages instead of every page: at Harvest's rate, a page
+# every 150 ms would otherwise send the platform the same growing set several times a second.
+HEAVY_STATE_CHARS = 64 * 1024
 
 
 class Checkpoint:
