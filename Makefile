@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 LOCK := requirements.lock
 LINTED := source_harvest unit_tests integration_tests tools
 
-.PHONY: venv test unit integration lint demo image lock audit tools-venv pyairbyte-venv bench clean
+.PHONY: venv test unit integration lint demo image lock audit tools-venv pyairbyte-venv bench bench-memory clean
 
 # The locked runtime set (hashes checked), then the package itself without dependencies (its build
 # backend, setuptools, is in the lock), then the test tools from setup.py's `tests` extra; the last
@@ -76,6 +76,11 @@ pyairbyte-venv: $(PYAIRBYTE_VENV)/.installed
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench.py $(BENCH_ARGS)
+
+# First syncs at scales 2 and 30 with the limits lifted: peak RSS as the account grows, state bytes
+# per stream (README, "Memory on large accounts"); about 15 minutes on a slow 2-core VM.
+bench-memory: $(STAMP)
+	$(BIN)/python bench/bench.py --scales "" --unlimited-scale "" --memory-scales 2,30 $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(TOOLS_VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -11,6 +11,13 @@ MAIN_REQUIREMENTS = [
     # here with the CDK's own ranges rather than left to arrive through it.
     "orjson>=3.10.7,<4",
     "jsonschema>=4.17.3,<5",
+    # Roaring bitmaps for the ids a stream remembers for tombstones (source_harvest/idset.py): about
+    # 2-4 bytes an id in memory against ~76 for a Python set, C-speed add, membership and set algebra,
+    # 64-bit ids. Maintained (CRoaring inside), MIT, wheels for every CPython we support.
+    "pyroaring>=1.0,<2",  # 1.0 added BitMap64
+    # Sorted id-pair columns and the vectorised state encoding (idset.py); already installed with the
+    # CDK (through pandas), named because we import it.
+    "numpy>=1.22",
 ]
 
 TEST_REQUIREMENTS = [

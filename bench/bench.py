@@ -5,10 +5,15 @@ endpoint against the minimum, 429s, wall seconds against requests ÷ rate, CPU s
 the connector process. The runs at --scales have their limits compressed by --time-scale (the sandbox
 and the connector's `rate_limit` use the same compressed windows); the full sync at
 --real-rate-scale runs at Harvest's real rate, and is the one with targets: wall time at most 1.02 x
-requests ÷ rate, and the share of one core its CPU takes. A last run lifts the limits to see where
-the connector's CPU goes. The sandbox runs in its own process so its memory is not counted.
+requests ÷ rate, and the share of one core its CPU takes. --interrupted-scale kills a first sync three
+times at 30% of its requests and resumes it (issue 14's figures). A last run lifts the limits to see
+where the connector's CPU goes. The sandbox runs in its own process so its memory is not counted.
+`--memory-scales 2,30` adds first syncs of every entity stream with the limits lifted at each of
+those scales: peak RSS as the account grows, the state each stream leaves, and how long the sandbox
+took to build the account.
 
-    python bench/bench.py [--scales 1,10] [--time-scale 0.1] [--real-rate-scale 1] [--unlimited-scale 10]
+    python bench/bench.py [--scales 1,10] [--time-scale 0.1] [--real-rate-scale 1] [--interrupted-scale 1]
+                          [--unlimited-scale 10] [--memory-scales 2,30] [--connector CMD]
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import argparse
 import json
 import math
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -32,9 +38,10 @@ from integration_tests.conftest import catalog_for  # noqa: E402
 from integration_tests.expectations import minimum_requests  # noqa: E402
 from integration_tests.sandbox.client import control  # noqa: E402
 from source_harvest.catalog import STREAMS, STREAMS_BY_NAME  # noqa: E402
+from source_harvest.idset import PairSet  # noqa: E402
 
 WORK = ROOT / ".bench"
-CONNECTOR = str(ROOT / ".venv" / "bin" / "source-harvest")
+CONNECTOR = [str(ROOT / ".venv" / "bin" / "source-harvest")]
 SUMMARY_MARKER = '"SYNC_SUMMARY '
 UNLIMITED = {"requests": 1_000_000, "period_seconds": 1, "report_requests": 1_000_000, "report_period_seconds": 1}
 REAL_TIME_SCALE = 1.0
@@ -45,29 +52,52 @@ KILLS = 3
 KILL_SHARE = 0.3
 KILL_POLL_SECONDS = 0.005
 TARGET_REDONE_SHARE = 0.05
+TARGET_LARGE_PEAK_RSS_MB = 200  # issue 15: at scale 30 (1.08M records)
+TARGET_PEAK_RSS_GROWTH = 1.3  # issue 15: peak at scale 30 over peak at scale 2
+STATE_WARN_BYTES = 1_000_000  # the platform stores every STATE message (README, Deletions)
 
 
 class Sandbox:
     def __init__(self, scale: str, time_scale: float, limits: bool) -> None:
+        started = time.monotonic()
         args = [sys.executable, "-m", "integration_tests.sandbox", "--port", "0", "--seed", "1", "--scale", scale,
                 "--time-scale", str(time_scale), "--anchor", "2026-06-30"]
         self.process = subprocess.Popen(args + ([] if limits else ["--no-rate-limits"]), stdout=subprocess.PIPE, text=True, cwd=ROOT)
         assert self.process.stdout is not None
         self.info = json.loads(self.process.stdout.readline())
         self.base = self.info["url"].split("/v2/")[0]
+        self.build_seconds = time.monotonic() - started  # the account is built before the first line
+        self.peak_rss_mb = peak_rss_mb(self.process.pid)
 
     def control(self, method: str, path: str, body: Any = None) -> Any:
         return control(self.base, method, path, body)
+
+    def cpu_seconds(self) -> float:
+        """The sandbox process's CPU time so far (user + system, Linux's /proc)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)
         self.process.wait(timeout=30)
 
 
+def peak_rss_mb(pid: int) -> float | None:
+    """A running process's peak resident memory so far (Linux's VmHWM), in MB."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return None
+
+
 def run_connector(args: list[str]) -> dict[str, Any]:
     """Run the connector, count records from its stdout, and take its CPU time and peak RSS."""
     started = time.monotonic()
-    process = subprocess.Popen([CONNECTOR, *args], stdout=subprocess.PIPE, cwd=ROOT, bufsize=1 << 20)
+    process = subprocess.Popen([*CONNECTOR, *args], stdout=subprocess.PIPE, cwd=ROOT, bufsize=1 << 20)
     assert process.stdout is not None
     records, errors, states, summary = 0, [], {}, None
     for line in process.stdout:
@@ -183,7 +213,7 @@ def bench_unlimited(scale: str, results: list[dict[str, Any]]) -> None:
 def run_killed(args: list[str], sandbox: Sandbox, kill_after: int | None) -> dict[str, Any]:
     """The connector as a process, killed with SIGKILL once the sandbox has counted `kill_after` requests
     (None: it runs to its end). What it printed before the kill is what the platform would have."""
-    process = subprocess.Popen([CONNECTOR, *args], stdout=subprocess.PIPE, cwd=ROOT, bufsize=1 << 20)
+    process = subprocess.Popen([*CONNECTOR, *args], stdout=subprocess.PIPE, cwd=ROOT, bufsize=1 << 20)
     assert process.stdout is not None
     killed = threading.Event()
 
@@ -258,8 +288,60 @@ def bench_interrupted(scale: str, time_scale: float, results: list[dict[str, Any
           f"({redone / uninterrupted:.1%} of an uninterrupted sync, target ≤ {TARGET_REDONE_SHARE:.0%})")
     print(f"records lost {lost}, false tombstones {tombstones}, final state equal to the uninterrupted sync's: {same_state}")
     results.append({"title": f"scale {scale}: interrupted {kills}x at {KILL_SHARE:.0%}", "records": len(keys), "requests": total,
-                    "requests_minimum": uninterrupted, "429s": 0, "wall_s": "—", "cpu_s": "—", "records_per_cpu_s": 0, "peak_rss_mb": "—",
-                    "redone": redone, "recheck": recheck_requests, "lost": lost, "false_tombstones": tombstones, "same_state": same_state})
+                    "uninterrupted_requests": uninterrupted, "redone": redone, "recheck": recheck_requests, "lost": lost,
+                    "false_tombstones": tombstones, "same_state": same_state})
+def bench_memory(scales: list[str], results: list[dict[str, Any]]) -> None:
+    """A first sync of every entity stream with the limits lifted, at each scale: peak RSS as the
+    account grows (deletion capture on, so the delivered-id sets are built), the state each stream
+    leaves, and the sandbox's own build time and memory."""
+    entity_streams = [s for s in STREAMS if not s.report]
+    catalog = write("catalog-memory.json", catalog_for(entity_streams))
+    peaks: list[float] = []
+    for scale in scales:
+        sandbox = Sandbox(scale, 1.0, limits=False)
+        try:
+            print(f"\nsandbox at scale {scale}: built in {sandbox.build_seconds:.1f} s, "
+                  f"peak RSS {sandbox.peak_rss_mb or 0:.0f} MB (its own process)")
+            config_path = write(f"config-memory-{scale}.json", {**sandbox_config(sandbox), "rate_limit": UNLIMITED})
+            before = reference_cpu_seconds()
+            sandbox.control("POST", "stats/reset")
+            serving = sandbox.cpu_seconds()
+            run = run_connector(["read", "--config", config_path, "--catalog", catalog])
+            serving = sandbox.cpu_seconds() - serving
+            reference = (before + reference_cpu_seconds()) / 2
+            figures = report(f"scale {scale}: first sync of every entity stream, limits lifted (memory)", run,
+                             sandbox.control("GET", "stats"), None, None)
+            print(f"the sandbox used {serving:.1f} CPU s to serve it")
+            figures["reference_cpu_s"] = round(reference, 2)
+            figures["sandbox_serving_cpu_s"] = round(serving, 1)
+            figures["sandbox_build_s"] = round(sandbox.build_seconds, 1)
+            figures["sandbox_peak_rss_mb"] = round(sandbox.peak_rss_mb or 0)
+            figures["state_bytes"] = print_state_sizes(run["states"])
+            results.append(figures)
+            peaks.append(run["peak_rss_mb"])
+        finally:
+            sandbox.stop()
+    growth = f", {peaks[-1] / peaks[0]:.2f} × the peak at scale {scales[0]} (target ≤ {TARGET_PEAK_RSS_GROWTH})" if len(peaks) > 1 else ""
+    print(f"\npeak RSS at scale {scales[-1]}: {peaks[-1]:.0f} MB (target ≤ {TARGET_LARGE_PEAK_RSS_MB} MB){growth}")
+
+
+def print_state_sizes(states: list[dict[str, Any]]) -> dict[str, int]:
+    """Bytes of each stream's last STATE (its stream_state as JSON), largest first, with the ids it holds."""
+    sizes: dict[str, int] = {}
+    print("| stream | state bytes | ids | bytes per id |\n|---|---|---|---|")
+    rows = []
+    for state in states:
+        stream = state["stream"]
+        blob = stream.get("stream_state") or {}
+        ids = len(PairSet.decode(blob.get("ids")))
+        size = len(json.dumps(blob, separators=(",", ":")))
+        sizes[stream["stream_descriptor"]["name"]] = size
+        rows.append((size, stream["stream_descriptor"]["name"], ids))
+    for size, name, ids in sorted(rows, reverse=True):
+        warning = " (over 1 MB)" if size > STATE_WARN_BYTES else ""
+        print(f"| {name} | {size:,}{warning} | {ids:,} | {size / ids if ids else 0:.2f} |")
+    print(f"total state {sum(sizes.values()):,} bytes")
+    return sizes
 
 
 def reference_workload() -> int:
@@ -316,6 +398,10 @@ def main() -> int:
     parser.add_argument("--real-rate-scale", default="1", help="a full sync at Harvest's real rate (\"\": none)")
     parser.add_argument("--unlimited-scale", default="10")
     parser.add_argument("--interrupted-scale", default="1", help="scale of the interrupted scenario; empty to skip it")
+    parser.add_argument("--memory-scales", default="", help="first syncs with the limits lifted at these scales, "
+                        "smallest first (2,30: the peak-RSS growth target); about 15 min on a slow 2-core VM")
+    parser.add_argument("--connector", default=None, help="the command that runs the connector "
+                        "(A/B: 'python /path/to/other/checkout/main.py'); default .venv/bin/source-harvest")
     parser.add_argument("--minimum-from", help=argparse.SUPPRESS)
     parser.add_argument("--edit", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -325,6 +411,8 @@ def main() -> int:
     if args.edit:
         edit(args.edit)
         return 0
+    if args.connector:
+        CONNECTOR[:] = shlex.split(args.connector)
     WORK.mkdir(exist_ok=True)
     results: list[dict[str, Any]] = []
     for scale in filter(None, args.scales.split(",")):
@@ -335,10 +423,15 @@ def main() -> int:
         bench_scale(args.real_rate_scale, REAL_TIME_SCALE, results, incremental_too=False)
     if args.unlimited_scale:
         bench_unlimited(args.unlimited_scale, results)
+    memory_scales = [scale for scale in args.memory_scales.split(",") if scale]
+    if memory_scales:
+        bench_memory(memory_scales, results)
     (WORK / "results.json").write_text(json.dumps(results, indent=1))
     print("\n| run | records | requests | minimum | 429s | wall s | requests÷rate s | wall ratio | CPU s | CPU share | reference s | peak RSS MB |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
+        if "redone" in r:
+            continue  # the interrupted scenario has its own figures, printed above
         print(f"| {r['title']} | {r['records']:,} | {r['requests']:,} | {r.get('requests_minimum', '—')} | {r['429s']} | {r['wall_s']} | "
               f"{r.get('wall_bound_s', '—')} | {r.get('wall_ratio', '—')} | {r['cpu_s']} | {r['cpu_share']:.1%} | {r.get('reference_cpu_s', '—')} | "
               f"{r['peak_rss_mb']} |")

@@ -6,6 +6,7 @@ import pytest
 import requests_mock
 from airbyte_cdk.models import SyncMode
 
+from source_harvest.idset import IdSet
 from source_harvest.streams.checkpoint import ListingPosition, Run
 from unit_tests.conftest import API, final_state, get_requests, harvest_page, record, records_of, run_read, serve_empty_lists
 
@@ -106,7 +107,7 @@ def test_a_page_list_whose_last_record_changed_is_read_again_from_its_start(conf
 
 
 def test_a_resumed_per_parent_stream_skips_the_parents_it_had_done(config) -> None:
-    done = Run(since="2024-01-01T00:00:00Z", started_at="2024-08-01T00:00:00Z", parents={1, 2}).to_state()
+    done = Run(since="2024-01-01T00:00:00Z", started_at="2024-08-01T00:00:00Z", parents=IdSet([1, 2])).to_state()
     with requests_mock.Mocker() as mock:
         serve_empty_lists(mock)
         mock.get(API + "invoices", json=harvest_page("invoices", [record(1), record(2), record(3)]))

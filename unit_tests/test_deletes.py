@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import requests_mock
 
+from source_harvest.idset import PREFIX, IdSet
 from source_harvest.streams.deletes import DELETED_AT
 from unit_tests.conftest import API, final_state, get_requests, harvest_page, record, records_of, run_read, serve_empty_lists
 
@@ -35,10 +36,9 @@ def first_sync(config, rows: list[dict], endpoint: str = "clients", stream: str 
 
 def test_first_sync_lists_from_the_start_date_and_keeps_a_compact_id_set(deletes_config) -> None:
     state = first_sync(deletes_config, [record(1), record(2), record(3, "2023-01-01T00:00:00Z")])
-    assert set(state) == {"updated_at", "ids", "swept_at", "delivered_since"} and state["ids"].startswith("z1:")
+    assert set(state) == {"updated_at", "ids", "swept_at", "delivered_since"} and state["ids"].startswith(PREFIX)
     assert state["delivered_since"] == START
-    from source_harvest.idset import decode_ids
-    assert decode_ids(state["ids"]) == {1, 2}  # id 3 predates the start date: never delivered, never tracked
+    assert list(IdSet.decode(state["ids"])) == [1, 2]  # id 3 predates the start date: never delivered, never tracked
 
 
 def test_between_sweeps_only_changes_are_asked_and_no_tombstone_is_made(deletes_config) -> None:
@@ -50,8 +50,7 @@ def test_between_sweeps_only_changes_are_asked_and_no_tombstone_is_made(deletes_
         sent = get_requests(mock, "/clients")[0]
     assert "updated_since" in sent.qs
     assert [r["id"] for r in records_of(output, "clients")] == [4]
-    from source_harvest.idset import decode_ids
-    assert decode_ids(final_state(output, "clients")["ids"]) == {1, 2, 4}
+    assert list(IdSet.decode(final_state(output, "clients")["ids"])) == [1, 2, 4]
 
 
 def test_sweep_tombstones_a_vanished_id_after_a_404_and_keeps_the_cursor(deletes_config) -> None:
@@ -69,8 +68,7 @@ def test_sweep_tombstones_a_vanished_id_after_a_404_and_keeps_the_cursor(deletes
     assert tombstones[0]["updated_at"] == tombstones[0][DELETED_AT] > "2026-01-01T00:00:00Z"  # the detection time
     after = final_state(output, "clients")
     assert after["updated_at"] == "2024-06-01T00:00:00Z"  # a tombstone never moves the cursor
-    from source_harvest.idset import decode_ids
-    assert decode_ids(after["ids"]) == {1, 3}
+    assert list(IdSet.decode(after["ids"])) == [1, 3]
 
 
 def test_an_id_missing_from_a_shifted_page_but_still_alive_is_never_tombstoned(deletes_config) -> None:
@@ -83,8 +81,7 @@ def test_an_id_missing_from_a_shifted_page_but_still_alive_is_never_tombstoned(d
         output = run_read(deletes_config, ["clients"], state={"clients": state})
     assert recheck.call_count == 1
     assert not [r for r in records_of(output, "clients") if DELETED_AT in r]
-    from source_harvest.idset import decode_ids
-    assert decode_ids(final_state(output, "clients")["ids"]) == {1, 2}
+    assert list(IdSet.decode(final_state(output, "clients")["ids"])) == [1, 2]
 
 
 def test_task_assignments_are_rechecked_under_their_project(deletes_config) -> None:
@@ -194,3 +191,54 @@ def test_a_first_sync_with_a_recent_start_date_asks_only_for_rows_updated_since(
         run_read(deletes_config, ["time_entries"])
         listed = get_requests(mock, "/time_entries")
     assert [r.qs["updated_since"] for r in listed] == [["2024-12-01t00:00:00z"]]
+
+
+def test_ids_saved_by_an_earlier_release_are_migrated_and_swept(deletes_config) -> None:
+    z1_ids = "z1:eNpjY2BgYGJiAgAAPQAN"  # {1, 2, 3} as release 0.1.0 wrote them
+    assert list(IdSet.decode(z1_ids)) == [1, 2, 3]
+    with requests_mock.Mocker() as mock:
+        serve_empty_lists(mock)
+        mock.get(API + "clients", json=harvest_page("clients", [record(1), record(3)]))
+        mock.get(API + "clients/2", status_code=404, json={"message": "Not found"})
+        output = run_read(deletes_config, ["clients"], state=clients_state(z1_ids, "2024-01-01T00:00:00Z"))
+    assert [r["id"] for r in records_of(output, "clients") if DELETED_AT in r] == [2]
+    after = final_state(output, "clients")["ids"]
+    assert after.startswith(PREFIX) and list(IdSet.decode(after)) == [1, 3]
+
+
+def test_ids_past_32_bits_are_tracked_and_tombstoned_exactly(deletes_config) -> None:
+    big = [2**32 - 1, 2**32, 2**32 + 1, 2**40 + 7, 2**53 + 1]
+    state = first_sync(deletes_config, [record(i) for i in big])
+    assert list(IdSet.decode(state["ids"])) == big
+    deletes_config["deletes_sweep_hours"] = 0
+    with requests_mock.Mocker() as mock:
+        serve_empty_lists(mock)
+        mock.get(API + "clients", json=harvest_page("clients", [record(i) for i in big if i != 2**32]))
+        gone = mock.get(API + f"clients/{2**32}", status_code=404, json={"message": "Not found"})
+        output = run_read(deletes_config, ["clients"], state={"clients": state})
+    assert gone.call_count == 1
+    assert [r["id"] for r in records_of(output, "clients") if DELETED_AT in r] == [2**32]
+    assert list(IdSet.decode(final_state(output, "clients")["ids"])) == [i for i in big if i != 2**32]
+
+
+def test_damaged_ids_in_state_are_a_clear_config_error(deletes_config) -> None:
+    damaged = IdSet([1, 2, 3]).encode()[:-8] + "AAAAAAAA"
+    with requests_mock.Mocker() as mock:
+        serve_empty_lists(mock)
+        output = run_read(deletes_config, ["clients"], state=clients_state(damaged, "2024-01-01T00:00:00Z"))
+    assert output.errors and "`ids` value this connector did not write" in output.errors[0].trace.error.message
+    assert output.errors[0].trace.error.failure_type.value == "config_error"
+
+
+def test_existence_answers_are_kept_per_endpoint_and_id() -> None:
+    from source_harvest.streams.context import Existence
+    existence = Existence()
+    existence.record("invoices/13", False)
+    existence.record("estimates/13", True)
+    existence.record("projects/80/task_assignments/8", False)
+    existence.record("clients/awme", True)
+    assert existence.answer("invoices/13") is False and existence.answer("estimates/13") is True
+    assert existence.answer("invoices/14") is None and existence.answer("contacts/13") is None
+    assert existence.answer("projects/80/task_assignments/8") is False
+    assert existence.answer("projects/81/task_assignments/8") is None
+    assert existence.answer("clients/awme") is True

@@ -12,7 +12,7 @@ moves only when the stream completes. It adds `resume`, what a new attempt needs
       "started_at": "…",   when the stream first started; the committed cursor never passes it
       "newest": "…",       the greatest cursor value delivered so far
       "listing": {...},    a list read page by page: where it stands (ListingPosition)
-      "parents": "z1:…",   per-parent streams: the parents whose lists are done (idset.py)
+      "parents": "z2:…",   per-parent streams: the parents whose lists are done (idset.py)
       "window": "…",       reports: the first window still to read
       "sweep": {...}       a deletion sweep in progress (deletes.py)
     }
@@ -22,13 +22,12 @@ The resume point is dropped when the stream completes.
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..config import config_error
-from ..idset import decode_ids, encode_ids
+from ..idset import IdSet
 
 RESUME_KEY = "resume"
 # A running stream goes at most this many requests without a checkpoint (15 s at Harvest's rate is 100).
@@ -110,7 +109,7 @@ class Run:
     started_at: str
     newest: str | None = None
     listing: ListingPosition | None = None
-    parents: set[int] = field(default_factory=set)
+    parents: IdSet = field(default_factory=IdSet)
     window: str | None = None
     sweep: dict[str, Any] | None = None
     resumed: bool = False
@@ -120,7 +119,7 @@ class Run:
         if self.listing is not None:
             resume["listing"] = self.listing.to_state()
         if self.parents:
-            resume["parents"] = encode_ids(self.parents)
+            resume["parents"] = self.parents.encode()
         if self.window is not None:
             resume["window"] = self.window
         if self.sweep is not None:
@@ -141,8 +140,8 @@ class Run:
         if sweep is not None and not isinstance(sweep, Mapping):
             raise bad_resume(stream, "sweep")
         try:
-            parents = decode_ids(value.get("parents"))
-        except (ValueError, TypeError, IndexError, zlib.error):
+            parents = IdSet.decode(value.get("parents"))
+        except (ValueError, TypeError):
             raise bad_resume(stream, "parents") from None
         listing = ListingPosition.from_state(value["listing"], stream) if value.get("listing") is not None else None
         return cls(since=value.get("since"), started_at=value["started_at"], newest=value.get("newest"), listing=listing,

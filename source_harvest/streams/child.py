@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
+from ..idset import IdSet
 from .base import HarvestStream, ParentGone, add_flat_columns
 from .checkpoint import CHECKPOINT, CHECKPOINT_REQUESTS, PageEnd, Run
 from .context import cursor_value
@@ -31,7 +32,9 @@ class ChildStream(HarvestStream):
         tracker = self.tracker
         # With tombstones on, a visited parent's whole list is read, so rows it no longer holds are seen.
         params = {"updated_since": since} if since and spec.server_filter and tracker is None else {}
-        done: set[Any] = run.parents if run is not None else set()  # parents whose lists are read
+        # Parents whose lists are read: a parent listed twice (a page shifted, or a user named by several
+        # assignments) is read once, and a resumed read skips them.
+        done = run.parents if run is not None else IdSet()
         counters = self.context.stats[self.name]
         requests = 0
         for parent_record in self.context.hub.records(parent, self.parent_fetch_since(since), self.name):
@@ -45,7 +48,7 @@ class ChildStream(HarvestStream):
                 if changed is not None and changed < parent_since:
                     continue
             parent_id = parent_record.get(spec.parent_id_field)
-            if parent_id is None or parent_id in done:
+            if not isinstance(parent_id, int) or parent_id < 0 or parent_id in done:
                 continue
             counters.parents_visited += 1
             counters.parents_total = max(self.context.stats[spec.parent].total_entries or 0, counters.parents_visited)  # type: ignore[index]

@@ -14,6 +14,7 @@ from requests.auth import AuthBase
 from ..catalog import StreamSpec
 from ..config import HarvestConfig
 from ..constants import DATETIME_FORMAT
+from ..idset import KeySet
 from ..network import harvest_adapter
 from ..state import cursor_from_state
 from ..stats import SyncStats
@@ -41,6 +42,31 @@ def cursor_value(value: Any) -> str | None:
 
 
 @dataclass
+class Existence:
+    """Answers of the single-object GETs asked this sync (is `invoices/13` still there?), so that one
+    is asked once however many streams hang off it. Kept per path without its last segment, the ids
+    asked and the ids found gone, in KeySets: a sweep after a mass deletion asks about many."""
+
+    asked: dict[str, KeySet] = field(default_factory=dict)
+    gone: dict[str, KeySet] = field(default_factory=dict)
+
+    def answer(self, path: str) -> bool | None:
+        """True (there), False (404), or None (not asked yet)."""
+        prefix, _, last = path.rpartition("/")
+        asked = self.asked.get(prefix)
+        if asked is None or last not in asked:
+            return None
+        return last not in self.gone[prefix]
+
+    def record(self, path: str, exists: bool) -> None:
+        prefix, _, last = path.rpartition("/")
+        self.asked.setdefault(prefix, KeySet()).add(last)
+        gone = self.gone.setdefault(prefix, KeySet())
+        if not exists:
+            gone.add(last)
+
+
+@dataclass
 class SyncContext:
     config: HarvestConfig
     authenticator: AuthBase
@@ -49,7 +75,7 @@ class SyncContext:
     hub: RecordHub = field(default_factory=RecordHub)
     request_kwargs: dict[str, Any] = field(default_factory=dict)
     adapter: HTTPAdapter = field(default_factory=harvest_adapter)  # one connection pool for every stream
-    existence: dict[str, bool] = field(default_factory=dict)  # single-object GETs asked this sync
+    existence: Existence = field(default_factory=Existence)  # single-object GETs asked this sync
     started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc).replace(microsecond=0))
     streams: dict[str, HarvestStream] = field(default_factory=dict)
 

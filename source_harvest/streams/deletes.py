@@ -16,18 +16,20 @@ At a checkpoint (checkpoint.py) the ids delivered so far are merged into `ids` (
 warehouse once the STATE message is committed) and the tombstoned ones removed; a sweep in progress
 also keeps the ids its listing has shown alive so far (`resume.sweep`), so a resumed sweep neither
 re-checks them nor takes them for deleted.
+
+Every set here grows with the account, so each is compact (idset.py): ids in an IdSet, (parent id,
+row id) pairs in a PairSet, never one Python object per record.
 """
 
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Union
 
 from ..config import config_error
 from ..constants import DATETIME_FORMAT
-from ..idset import decode_ids, decode_pairs, encode_ids, encode_pairs
+from ..idset import IdSet, PairSet
 from .checkpoint import CHECKPOINT, CHECKPOINT_REQUESTS, Checkpoint, Tombstone
 
 if TYPE_CHECKING:
@@ -41,6 +43,14 @@ SWEPT_AT_KEY = "swept_at"
 DELIVERED_SINCE_KEY = "delivered_since"
 KEPT_KEYS = (IDS_KEY, SWEPT_AT_KEY, DELIVERED_SINCE_KEY)
 PLACEHOLDER = re.compile(r"{(\w+)}")
+Rows = Union[IdSet, PairSet]  # ids; (parent id, id) pairs when a field is kept next to each id
+
+
+def add(rows: Rows, parent: int, record_id: int) -> None:
+    if isinstance(rows, PairSet):
+        rows.add(parent, record_id)
+    else:
+        rows.add(record_id)
 
 
 class DeleteTracker:
@@ -55,21 +65,22 @@ class DeleteTracker:
         self.sweeping = sweeping
         self.now = now  # the detection time: when the sync (its first attempt) started
         self.exists = exists
+        rows: type[IdSet] | type[PairSet] = PairSet if self.pair_field else IdSet
         try:
-            self.stored = decode_pairs(state.get(IDS_KEY))
+            self.stored: Rows = rows.decode(state.get(IDS_KEY))
         except ValueError:
             raise config_error(f"The saved state of {spec.name} has an `ids` value this connector did not write. "
                                "Remove `ids` from that stream's state (deletions are then tracked from this sync on).") from None
         self.previous_sweep = state.get(SWEPT_AT_KEY)
         self.floor = self.delivered_since(state, start)
-        self.delivered: set[tuple[int, int]] = set()
+        self.delivered: Rows = rows()
         try:
-            self.listed: set[int] = decode_ids((sweep or {}).get("listed"))  # ids (or parent ids) a full listing showed alive
+            self.listed = IdSet.decode((sweep or {}).get("listed"))  # ids (or parent ids) a full listing showed alive
         except ValueError:
             raise config_error(f"The saved state of {spec.name} has a `resume.sweep` this connector did not write. "
                                "Remove `resume` from that stream's state.") from None
-        self.tombstoned: set[tuple[int, int]] = set()
-        self._by_parent: dict[int, set[int]] | None = None
+        self.parents_read = IdSet()  # parents read in full (their rows' tombstones are out)
+        self.tombstoned: Rows = rows()
 
     def delivered_since(self, state: Mapping[str, Any], start: str | None) -> str | None:
         """The oldest start date the stream has delivered from: the saved one or this sync's start,
@@ -94,63 +105,54 @@ class DeleteTracker:
             return True
         return (now - last).total_seconds() >= every_hours * 3600
 
-    def _pair(self, record: Mapping[str, Any]) -> tuple[int, int] | None:
-        record_id = record.get("id")
-        if not isinstance(record_id, int):
-            return None
-        parent = record.get(self.pair_field) if self.pair_field else 0
-        return (parent if isinstance(parent, int) else 0, record_id)
-
     # --- what the stream reports while it reads ------------------------------------------------
     def delivered_record(self, record: Mapping[str, Any]) -> None:
-        pair = self._pair(record)
-        if pair is not None:
-            self.delivered.add(pair)
+        record_id = record.get("id")
+        if not isinstance(record_id, int) or record_id < 0:
+            return
+        parent = record.get(self.pair_field) if self.pair_field else 0
+        add(self.delivered, parent if isinstance(parent, int) and parent >= 0 else 0, record_id)
 
     def listed_record(self, record_id: Any) -> None:
         """An id (a parent id for rows that follow a parent) seen alive in a full listing."""
-        if isinstance(record_id, int):
+        if isinstance(record_id, int) and record_id >= 0:
             self.listed.add(record_id)
 
     def parent_read(self, parent_id: Any, row_ids: Iterable[Any]) -> Iterator[Tombstone]:
         """A parent read in full: these are all the rows it holds now; rows it held before and no longer
         holds get their tombstones now."""
-        if not isinstance(parent_id, int):
+        if not isinstance(parent_id, int) or parent_id < 0 or parent_id in self.parents_read:
             return
-        if self._by_parent is None:
-            self._by_parent = defaultdict(set)
-            for parent, record_id in self.stored:
-                self._by_parent[parent].add(record_id)
-        gone = self._by_parent.pop(parent_id, set()) - {i for i in row_ids if isinstance(i, int)}
-        for record_id in sorted(gone):
+        self.parents_read.add(parent_id)
+        if not isinstance(self.stored, PairSet):
+            return
+        held = IdSet(i for i in row_ids if isinstance(i, int) and i >= 0)
+        for record_id in self.stored.children_of(parent_id) - held:
             yield Tombstone(self._tombstone(parent_id, record_id))
 
     # --- the end of the stream ---------------------------------------------------------------
     def tombstones(self) -> Iterator[dict[str, Any] | Checkpoint]:
         """At the end of a sweep: what the listing did not show is confirmed one GET at a time (a page
-        can shift under a paginated listing), with a checkpoint every CHECKPOINT_REQUESTS checks."""
+        can shift under a paginated listing), with a checkpoint every CHECKPOINT_REQUESTS checks.
+        An id found alive joins `listed`, so a resumed sweep does not ask again."""
         if not self.sweeping:
             return
         alive = self.listed
+        kept = self.kept_stored()
         checks = 0
-        if self.follows_parent:
-            by_parent: dict[int, list[int]] = defaultdict(list)
-            for parent, record_id in self.stored - self.tombstoned:
-                if parent not in alive:
-                    by_parent[parent].append(record_id)
-            for parent in sorted(by_parent):
+        if isinstance(kept, PairSet) and self.follows_parent:
+            for parent in kept.parents() - alive:
                 if self.exists(self.template.format(**{self.pair_field: parent})):  # type: ignore[arg-type]
                     alive.add(parent)
                 else:
-                    for record_id in sorted(by_parent[parent]):
+                    for record_id in kept.children_of(parent):
                         yield self._tombstone(parent, record_id)
                 checks += 1
                 if checks % CHECKPOINT_REQUESTS == 0:
                     yield CHECKPOINT
             return
-        for parent, record_id in sorted(self.stored - self.tombstoned):
-            if record_id in alive:
-                continue
+        unlisted = kept.without_children(alive) if isinstance(kept, PairSet) else ((0, i) for i in kept - alive)
+        for parent, record_id in unlisted:
             path = self.template.format(id=record_id, **({self.pair_field: parent} if self.pair_field else {}))
             if self.exists(path):  # still there: a page shifted during the listing
                 alive.add(record_id)
@@ -161,21 +163,26 @@ class DeleteTracker:
                 yield CHECKPOINT
 
     def _tombstone(self, parent: int, record_id: int) -> dict[str, Any]:
-        self.tombstoned.add((parent, record_id))
+        add(self.tombstoned, parent, record_id)
         row: dict[str, Any] = {"id": record_id, self.spec.cursor: self.now, DELETED_AT: self.now}  # type: ignore[dict-item]
         if self.pair_field:
             row[self.pair_field] = parent
         return row
 
-    def kept(self) -> set[tuple[int, int]]:
-        return (self.stored - self.tombstoned) | self.delivered
+    def kept_stored(self) -> Rows:
+        """The saved rows less those tombstoned so far."""
+        return self.stored - self.tombstoned  # type: ignore[operator]
+
+    def kept(self) -> Rows:
+        """The rows the warehouse holds now: saved ones less the tombstoned, plus those delivered."""
+        return self.kept_stored() | self.delivered  # type: ignore[operator]
 
     def checkpoint(self) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """`ids` as they stand (delivered rows in, tombstoned rows out), and a sweep's progress."""
-        kept = {IDS_KEY: encode_pairs(self.kept()), **({DELIVERED_SINCE_KEY: self.floor} if self.floor else {})}
-        return kept, ({"listed": encode_ids(self.listed)} if self.sweeping else None)
+        kept = {IDS_KEY: self.kept().encode(), **({DELIVERED_SINCE_KEY: self.floor} if self.floor else {})}
+        return kept, ({"listed": self.listed.encode()} if self.sweeping else None)
 
     def state(self) -> dict[str, Any]:
         swept = self.now if self.sweeping else self.previous_sweep
-        return {IDS_KEY: encode_pairs(self.kept()), **({SWEPT_AT_KEY: swept} if swept else {}),
+        return {IDS_KEY: self.kept().encode(), **({SWEPT_AT_KEY: swept} if swept else {}),
                 **({DELIVERED_SINCE_KEY: self.floor} if self.floor else {})}

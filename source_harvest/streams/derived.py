@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
+from ..idset import KeySet
 from .base import HarvestStream, add_flat_columns
 from .checkpoint import Run
 
@@ -22,7 +23,7 @@ class DerivedStream(HarvestStream):
     def produce(self, since: str | None, run: Run | None = None) -> Iterator[Any]:
         spec = self.spec
         parent = self.context.streams[spec.parent]  # type: ignore[index]
-        seen: set[Any] = set()
+        seen = KeySet()
         tracker = self.tracker
         for parent_record in self.context.hub.records(parent, self.parent_fetch_since(since), self.name, run):
             if parent_record.__class__ is not dict:

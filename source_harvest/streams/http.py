@@ -240,8 +240,11 @@ class HarvestHttpStream(HttpStream):
     def exists(self, path: str) -> bool:
         """A single-object GET: False only on 404 (deleted), True on 200; anything else raises.
         Asked once per sync per path, however many streams hang off the same parent."""
-        if path not in self.context.existence:
-            response = self._get_single(path)
-            self.context.stats[self.name].requests += 1  # a request, not a page of the stream's listing
-            self.context.existence[path] = response.status_code != HTTP_NOT_FOUND
-        return self.context.existence[path]
+        known = self.context.existence.answer(path)
+        if known is not None:
+            return known
+        response = self._get_single(path)
+        self.context.stats[self.name].requests += 1  # a request, not a page of the stream's listing
+        exists = response.status_code != HTTP_NOT_FOUND
+        self.context.existence.record(path, exists)
+        return exists
