@@ -152,7 +152,7 @@ def test_page_before_steps_back_one_page_and_keeps_every_other_parameter() -> No
 
 def test_a_list_whose_state_carries_large_id_sets_checkpoints_every_batch_of_pages(config, monkeypatch) -> None:
     """Each checkpoint carries the delivered ids whole: past HEAVY_STATE_CHARS, one every CHECKPOINT_REQUESTS pages."""
-    monkeypatch.setattr("source_harvest.streams.base.HEAVY_STATE_CHARS", 1)
+    monkeypatch.setattr("source_harvest.streams.resumable.HEAVY_STATE_CHARS", 1)
     monkeypatch.setattr("source_harvest.streams.base.CHECKPOINT_REQUESTS", 2)
     config["capture_deletes"] = True
     pages = 5

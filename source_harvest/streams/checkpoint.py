@@ -3,7 +3,7 @@
 A running stream emits STATE after every page of a list it reads itself (every CHECKPOINT_REQUESTS
 pages once its state carries more than HEAVY_STATE_CHARS of id sets), after every batch of parents
 (per-parent streams), after every report window, and every CHECKPOINT_REQUESTS requests at most.
-The CDK emits a STATE message at the end of every slice, so each of these ends a slice (base.py).
+The CDK emits a STATE message at the end of every slice, so each of these ends a slice (resumable.py).
 A checkpoint never moves the committed cursor: Harvest never sorts by `updated_at`, so the cursor
 moves only when the stream completes. It adds `resume`, what a new attempt needs to continue:
 
