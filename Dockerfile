@@ -1,12 +1,13 @@
 # Container image for source-harvest, the Airbyte source for the Harvest REST API v2.
 #
-# Two ways to build (see docker/README.md):
+# Two ways to build (see docker/README.md), both installing exactly requirements.lock (pinned
+# versions, hashes checked) and then the connector without dependencies:
 #   * default, online:  docker build -t source-harvest:dev .
-#       FROM Airbyte's Python connector base image, dependencies installed from PyPI.
+#       FROM Airbyte's Python connector base image, the locked set downloaded from PyPI.
 #   * offline:          docker/build-image.sh   (what `make image` runs)
-#       FROM a locally made Debian bookworm base (docker/build-base-image.sh), dependencies
-#       installed with --no-index from a wheelhouse/ folder built on the host and sent in the
-#       build context (--build-arg WHEELHOUSE=wheelhouse).
+#       FROM a locally made Debian bookworm base (docker/build-base-image.sh), the locked set
+#       installed with --no-index from a wheelhouse/ folder built from the lock on the host and
+#       sent in the build context (--build-arg WHEELHOUSE=wheelhouse).
 #
 # Works with both the classic builder and BuildKit (no RUN --mount, no heredocs).
 
@@ -26,8 +27,8 @@ FROM ${BASE_IMAGE} AS builder
 # Lets docker/build-image.sh prune this stage's leftover (untagged) images after a build.
 LABEL io.airbyte.source-harvest.stage="builder"
 
-# Folder inside the build context holding wheels for every dependency (plus setuptools and
-# wheel, the build backend of setup.py). Empty (default): install from the package index.
+# Folder inside the build context holding a wheel for every entry of requirements.lock (setuptools,
+# the build backend of setup.py, is one). Empty (default): download them from the package index.
 ARG WHEELHOUSE=""
 # Extra pip options, e.g. "--index-url https://mirror.example/simple".
 ARG PIP_EXTRA_ARGS=""
@@ -40,7 +41,8 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 # "externally managed" (PEP 668) and Airbyte's base carries its own tooling (poetry, ...).
 RUN python3 -m venv /opt/source-harvest
 
-# .dockerignore lets only the package (setup.py, source_harvest/, ...) and wheelhouse/ in.
+# .dockerignore lets only the package (setup.py, source_harvest/, ...), requirements.lock and
+# wheelhouse/ in.
 COPY . /src
 
 # PIP_EXTRA_ARGS is deliberately unquoted: it may hold several options.
@@ -57,9 +59,12 @@ RUN set -eu; \
       echo "installing from the package index"; \
       set --; \
     fi; \
-    /opt/source-harvest/bin/pip install --no-cache-dir "$@" $PIP_EXTRA_ARGS /src; \
+    /opt/source-harvest/bin/pip install --no-cache-dir "$@" $PIP_EXTRA_ARGS --require-hashes -r /src/requirements.lock; \
+    /opt/source-harvest/bin/pip install --no-cache-dir "$@" $PIP_EXTRA_ARGS \
+      --no-deps --no-build-isolation --use-pep517 /src; \
     /opt/source-harvest/bin/pip check; \
-    test -x /opt/source-harvest/bin/source-harvest
+    test -x /opt/source-harvest/bin/source-harvest; \
+    cp /src/requirements.lock /opt/source-harvest/requirements.lock
 
 # Size: drop the test suites that pandas and numpy (dependencies of airbyte-cdk) ship inside
 # their packages (~55 MB with bytecode); nothing imports them at run time.
@@ -93,8 +98,10 @@ ENV PATH="/opt/source-harvest/bin:${PATH}" \
 
 WORKDIR /airbyte/integration_code
 
+# The versions this image holds: /opt/source-harvest/requirements.lock, the lock it was built from.
 LABEL io.airbyte.name="source-harvest" \
       io.airbyte.version="0.1.0" \
+      io.airbyte.source-harvest.lock="/opt/source-harvest/requirements.lock" \
       org.opencontainers.image.title="source-harvest" \
       org.opencontainers.image.description="Airbyte source connector for the Harvest REST API v2"
 

@@ -7,7 +7,10 @@ MAIN_REQUIREMENTS = [
     # 2.34 added runtime-Protocol isinstance checks to every request's preparation, which cost
     # ~0.1 ms of CPU a request on Python 3.11 (measured with `make bench`); 2.33 has the same API.
     "requests>=2.32.5,<2.34",
-    "pendulum>=3.0",
+    # Imported directly (HTTP bodies and the sync's spill files; the config's schema check), so declared
+    # here with the CDK's own ranges rather than left to arrive through it.
+    "orjson>=3.10.7,<4",
+    "jsonschema>=4.17.3,<5",
     # Roaring bitmaps for the ids a stream remembers for tombstones (source_harvest/idset.py): about
     # 2-4 bytes an id in memory against ~76 for a Python set, C-speed add, membership and set algebra,
     # 64-bit ids. Maintained (CRoaring inside), MIT, wheels for every CPython we support.
@@ -22,7 +25,8 @@ TEST_REQUIREMENTS = [
     "requests-mock>=1.12",
     "docker>=7",
     "ruff>=0.6",
-    "trustme>=1.1",  # a throwaway CA for the HTTPS tests of transport.py
+    "trustme>=1.1",  # a throwaway CA: check and read trust the same certificates (unit_tests/test_http_faults.py)
+    "markdown-it-py>=3",  # the docs' links and headings (unit_tests/test_docs.py); already locked, via rich
 ]
 
 setup(

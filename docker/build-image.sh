@@ -3,7 +3,7 @@
 #
 #   1. docker/build-base-image.sh  -> local/python-base:3.11-bookworm (skipped when it exists,
 #      when BASE_IMAGE is given, or with SKIP_BASE_BUILD=1)
-#   2. pip wheel . -w wheelhouse/  on the host (Python 3.11, same as bookworm's)
+#   2. pip wheel --require-hashes -r requirements.lock -w wheelhouse/  on the host (Python 3.11, same as bookworm's)
 #   3. docker build --build-arg BASE_IMAGE=... --build-arg WHEELHOUSE=wheelhouse -t $IMAGE_TAG .
 #   4. docker run --rm $IMAGE_TAG spec, and print the image size
 #
@@ -34,6 +34,7 @@ PYTHON="${PYTHON:-python3}"
 WHEELHOUSE_DIR="wheelhouse"   # relative to the build context (= repo root); gitignored
 
 [[ -f setup.py ]] || die "no setup.py in $repo_root"
+[[ -f requirements.lock ]] || die "no requirements.lock in $repo_root (make lock writes it)"
 command -v docker >/dev/null 2>&1 || die "docker CLI not found"
 
 # --- 1. base image ------------------------------------------------------------------------------
@@ -59,25 +60,25 @@ host_py="$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
 if [[ "$REUSE_WHEELHOUSE" == "1" ]] && compgen -G "$WHEELHOUSE_DIR/*.whl" >/dev/null; then
   log "REUSE_WHEELHOUSE=1: reusing $WHEELHOUSE_DIR/ ($(find "$WHEELHOUSE_DIR" -name '*.whl' | wc -l) wheels)"
 else
-  log "building $WHEELHOUSE_DIR/ with $PYTHON (Python $host_py): pip wheel . setuptools wheel"
+  log "building $WHEELHOUSE_DIR/ with $PYTHON (Python $host_py): pip wheel --require-hashes -r requirements.lock"
   rm -rf "$WHEELHOUSE_DIR"
   mkdir -p "$WHEELHOUSE_DIR"
   start=$SECONDS
-  # setuptools + wheel: the build backend for `pip install /src` (setup.py) inside the image,
-  # which runs with --no-index and so cannot fetch them.
-  # PIP_FIND_LINKS/PIP_NO_INDEX from the caller's environment must not change what is resolved.
+  # Exactly the locked set, each file checked against the lock's hashes; setuptools (the build
+  # backend of setup.py, which the image installs with --no-build-isolation) is one of them.
+  # PIP_FIND_LINKS/PIP_NO_INDEX from the caller's environment must not change what is fetched.
   env -u PIP_FIND_LINKS -u PIP_NO_INDEX \
-    "$PYTHON" -m pip wheel --disable-pip-version-check --progress-bar off --wheel-dir "$WHEELHOUSE_DIR" . setuptools wheel
-  # The image installs the package from the context itself; only dependencies come from here.
-  rm -f "$WHEELHOUSE_DIR"/source_harvest-*.whl
+    "$PYTHON" -m pip wheel --disable-pip-version-check --progress-bar off --wheel-dir "$WHEELHOUSE_DIR" \
+      --require-hashes -r requirements.lock
   log "wheelhouse built in $((SECONDS - start)) s: $(find "$WHEELHOUSE_DIR" -name '*.whl' | wc -l) wheels, $(du -sh "$WHEELHOUSE_DIR" | cut -f1)"
 fi
-# Wheels built here from source distributions carry the plain linux_x86_64 tag and link
-# against the host's libraries; say which, since only manylinux/pure wheels are portable.
+# A wheel built here from a source distribution (plain linux_x86_64 tag) has a hash of its own,
+# which the lock cannot hold: the image's --require-hashes install would refuse it. Say so now.
 local_built="$(find "$WHEELHOUSE_DIR" -name '*-linux_*.whl' -printf '%f\n' | sort)"
 if [[ -n "$local_built" ]]; then
-  log "note: wheels compiled on this host (not manylinux); fine while host and base are both bookworm/glibc $(ldd --version | head -1 | awk '{print $NF}'):"
+  log "wheels compiled on this host from source distributions (no manylinux wheel for the pinned version):"
   while read -r w; do log "    $w"; done <<<"$local_built"
+  die "their hashes are not in requirements.lock; pin versions that have manylinux wheels (make lock), or build online (docker build .)"
 fi
 
 # --- 3. docker build ----------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import pytest
 from airbyte_cdk.logger import AirbyteLogFormatter
@@ -53,8 +53,10 @@ class Run:
         return len(self.records.get(stream, []))
 
 
-def run_connector(args: list[str]) -> Run:
-    """The connector's real entrypoint in-process, as `source-harvest <args>` runs it (exit code included)."""
+def run_connector(args: list[str], stop: Callable[[], bool] | None = None) -> Run:
+    """The connector's real entrypoint in-process, as `source-harvest <args>` runs it (exit code included).
+    `stop`, asked after every message, cuts the run there as a kill would: the platform keeps only the
+    messages it has received (exit code -9)."""
     entrypoint = HarvestEntrypoint(SourceHarvest())
     lines: list[str] = []
     exit_code = 0
@@ -65,8 +67,16 @@ def run_connector(args: list[str]) -> Run:
     handler.setFormatter(AirbyteLogFormatter())
     logging.getLogger("").addHandler(handler)
     try:
-        for message in entrypoint.run(entrypoint.parse_args(args)):
-            lines.append(message)
+        printed = io.StringIO()  # what the CDK prints itself: CONTROL messages of a rotated refresh token
+        with contextlib.redirect_stdout(printed):
+            messages_out = entrypoint.run(entrypoint.parse_args(args))
+            for message in messages_out:
+                lines.append(message)
+                if stop is not None and stop():
+                    messages_out.close()
+                    exit_code = -9
+                    break
+        lines.extend(printed.getvalue().splitlines())
     except SystemExit as exit_:
         exit_code = int(exit_.code or 0)
     except Exception as error:  # noqa: BLE001 - what the process does: the CDK's excepthook prints a trace, exit 1
@@ -129,11 +139,12 @@ class Connector:
     def discover(self) -> Run:
         return run_connector(["discover", "--config", self.config_path])
 
-    def read(self, streams: Iterable[StreamSpec] = STREAMS, state: list[dict[str, Any]] | None = None, incremental: bool = True) -> Run:
+    def read(self, streams: Iterable[StreamSpec] = STREAMS, state: list[dict[str, Any]] | None = None, incremental: bool = True,
+             stop: Callable[[], bool] | None = None) -> Run:
         args = ["read", "--config", self.config_path, "--catalog", self._write("catalog.json", catalog_for(streams, incremental))]
         if state is not None:
             args += ["--state", self._write("state.json", state)]
-        return run_connector(args)
+        return run_connector(args, stop)
 
 
 @pytest.fixture

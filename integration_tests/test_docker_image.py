@@ -23,6 +23,7 @@ import pytest
 from integration_tests.conftest import ANCHOR, catalog_for, run_connector, show
 from integration_tests.sandbox import Sandbox
 from source_harvest.catalog import STREAMS
+from tools.lockfile import LOCK, read_lock
 
 docker = pytest.importorskip("docker", reason="the docker package is in setup.py's tests extra: pip install -e '.[tests]'")
 
@@ -33,6 +34,8 @@ BUILD_SCRIPT = ROOT / "docker" / "build-image.sh"
 BUILD_TIMEOUT_SECONDS = 1200
 RUN_TIMEOUT_SECONDS = 600
 INSTALL_DIR = "/opt/source-harvest"  # the image's virtualenv (Dockerfile)
+IMAGE_LOCK = f"{INSTALL_DIR}/requirements.lock"  # the lock the image was built from (Dockerfile)
+IMAGE_UID = 1000  # the user the image runs as (Dockerfile: USER 1000)
 SECRETS_MOUNT = "/secrets"
 # Never in an image: test suites, test data, credentials, build leftovers.
 FORBIDDEN_NAMES = ("integration_tests", "unit_tests", "secrets", "wheelhouse", ".git")
@@ -217,3 +220,42 @@ def test_the_image_holds_no_tests_test_data_or_secrets(client: Any, image: str, 
     assert not [item for item in env if any(word in item.split("=")[0].upper() for word in ("TOKEN", "SECRET", "PASSWORD"))]
     size = client.images.get(image).attrs["Size"]
     report(request.config, f"{image}: {size:,} bytes ({size / 1e6:.0f} MB)")
+
+
+def test_the_image_holds_exactly_the_locked_versions(client: Any, image: str) -> None:
+    assert client.images.get(image).attrs["Config"]["Labels"]["io.airbyte.source-harvest.lock"] == IMAGE_LOCK
+    shown = run(client, image, [IMAGE_LOCK], entrypoint="cat")
+    assert shown.exit_code == 0 and shown.stdout == LOCK.read_text(), shown.stderr
+    listing = run(client, image, ["-c", (
+        "import json\nfrom importlib import metadata\n"
+        "print(json.dumps({d.metadata['Name'].lower().replace('_', '-'): d.version for d in metadata.distributions()}))\n"
+    )], entrypoint="python")
+    assert listing.exit_code == 0, listing.stderr
+    installed = json.loads(listing.stdout.splitlines()[-1])
+    locked = {pin.name: pin.version for pin in read_lock(LOCK.read_text()).values()}
+    assert {name: installed.get(name) for name in locked} == locked
+    assert set(installed) - set(locked) == {"pip", "source-harvest"}
+
+
+def test_a_catalog_the_container_user_cannot_read_is_a_config_error(client: Any, image: str, secrets: Path,
+                                                                     tmp_path: Path) -> None:
+    """The issue's case: the catalog mounted root-owned 0600, the container running as uid 1000."""
+    mounted = tmp_path / "mounted"
+    mounted.mkdir()
+    (mounted / "config.json").write_text((secrets / "config.json").read_text())
+    (mounted / "catalog.json").write_text((secrets / "catalog.json").read_text())
+    (mounted / "config.json").chmod(0o644)
+    (mounted / "catalog.json").chmod(0o600)
+    mounted.chmod(0o755)
+    if os.stat(mounted / "catalog.json").st_uid == IMAGE_UID:
+        pytest.skip(f"the tests run as uid {IMAGE_UID}, who owns the file: the container user could read it")
+    catalog = f"{SECRETS_MOUNT}/catalog.json"
+    result = run(client, image, ["read", "--config", f"{SECRETS_MOUNT}/config.json", "--catalog", catalog], secrets=mounted)
+    assert result.exit_code == 1, result.explain()
+    errors = [m["trace"]["error"] for m in result.of_type("TRACE") if m["trace"]["type"] == "ERROR"]
+    assert [error["failure_type"] for error in errors] == ["config_error"], result.explain()
+    assert errors[0]["message"] == (
+        f"Cannot read the catalog file {catalog}: permission denied for uid {IMAGE_UID}, the user the connector runs as. "
+        f"Make the file readable by it: `chmod a+r` the file (and `chmod a+x` its folders) on the host, or mount it owned by uid {IMAGE_UID}.")
+    assert "Traceback" not in result.stdout + result.stderr
+    assert result.of_type("RECORD") == []

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import pytest
 import requests
@@ -341,14 +341,31 @@ def test_exceeding_the_limit_returns_429_with_retry_after() -> None:
 # --- OAuth and accounts ---------------------------------------------------------------------------------
 
 
-def token_request(sandbox: Sandbox, refresh_token: str) -> requests.Response:
-    form = {
-        "grant_type": "refresh_token",
-        "refresh_token": refresh_token,
-        "client_id": sandbox.client_id,
-        "client_secret": sandbox.client_secret,
-    }
+def post_token(sandbox: Sandbox, form: dict[str, str]) -> requests.Response:
+    form = {"client_id": sandbox.client_id, "client_secret": sandbox.client_secret} | form
     return requests.post(sandbox.id_url + "oauth2/token", data=form, headers={"User-Agent": USER_AGENT}, timeout=10)
+
+
+def token_request(sandbox: Sandbox, refresh_token: str) -> requests.Response:
+    return post_token(sandbox, {"grant_type": "refresh_token", "refresh_token": refresh_token})
+
+
+def authorize(sandbox: Sandbox, **overrides: str) -> requests.Response:
+    """The browser opening Harvest ID's consent page; the sandbox consents at once."""
+    params = {"client_id": sandbox.client_id, "response_type": "code", "redirect_uri": sandbox.oauth_redirect_uri, "state": "Xy.9-_z"}
+    return requests.get(sandbox.authorize_url, params=params | overrides, allow_redirects=False, timeout=10)
+
+
+def callback_query(sandbox: Sandbox, response: requests.Response) -> dict[str, str]:
+    """The query of the redirect to the OAuth app's redirect URL."""
+    assert response.status_code == 302, response.text
+    location = response.headers["Location"]
+    assert location.split("?")[0] == sandbox.oauth_redirect_uri
+    return dict(parse_qsl(urlsplit(location).query))
+
+
+def exchange_code(sandbox: Sandbox, code: str, **overrides: str) -> requests.Response:
+    return post_token(sandbox, {"grant_type": "authorization_code", "code": code, "redirect_uri": sandbox.oauth_redirect_uri} | overrides)
 
 
 def test_oauth_refresh_gives_an_admin_token_and_accounts_lists_both_products(sb: Sandbox) -> None:
@@ -381,6 +398,49 @@ def test_oauth_tokens_expire_and_refresh_tokens_can_rotate() -> None:
         assert expired.status_code == 401 and expired.json()["error"] == "invalid_token"
     finally:
         sandbox.stop()
+
+
+def test_authorization_code_flow_gives_tokens_the_api_and_the_refresh_grant_accept(sb: Sandbox) -> None:
+    query = callback_query(sb, authorize(sb))
+    assert query["state"] == "Xy.9-_z" and query["scope"] == "all" and query["code"]
+    first = exchange_code(sb, query["code"])
+    assert first.status_code == 200 and first.headers["Cache-Control"] == "no-store"
+    body = first.json()
+    assert body["token_type"] == "bearer" and body["expires_in"] == 64799
+    assert body["refresh_token"] and body["refresh_token"] != sb.refresh_token  # a new grant, a new refresh token
+    oauth_headers = headers(sb) | {"Authorization": f"Bearer {body['access_token']}"}
+    assert requests.get(sb.url + "users/me", headers=oauth_headers, timeout=10).json()["id"] == sb.user_ids["admin"]
+    assert token_request(sb, body["refresh_token"]).status_code == 200  # the refresh grant knows the new token
+    reused = exchange_code(sb, query["code"])
+    assert reused.status_code == 400 and reused.json()["error"] == "invalid_grant"
+
+
+def test_authorize_shows_an_error_instead_of_redirecting_to_an_untrusted_uri(sb: Sandbox) -> None:
+    for overrides in ({"client_id": "unknown-client"}, {"redirect_uri": "https://attacker.example/auth_flow"}):
+        response = authorize(sb, **overrides)
+        assert response.status_code == 400 and "Location" not in response.headers
+        assert response.json()["error"] in ("invalid_client", "invalid_request")
+    implicit = callback_query(sb, authorize(sb, response_type="token"))
+    assert implicit == {"error": "unsupported_response_type", "state": "Xy.9-_z"}
+
+
+def test_code_is_bound_to_its_redirect_uri_and_client_and_expires(sb: Sandbox) -> None:
+    code = callback_query(sb, authorize(sb))["code"]
+    wrong_secret = exchange_code(sb, code, client_secret="not-the-secret")
+    assert wrong_secret.status_code == 401 and wrong_secret.json()["error"] == "invalid_client"
+    assert "not-the-secret" not in wrong_secret.text
+    assert exchange_code(sb, code).status_code == 200  # a request that failed client authentication used nothing
+    code = callback_query(sb, authorize(sb))["code"]
+    elsewhere = exchange_code(sb, code, redirect_uri="http://localhost:8000/other")
+    assert elsewhere.status_code == 400 and elsewhere.json()["error"] == "invalid_grant"
+    assert exchange_code(sb, code).status_code == 400  # presented once, gone
+    code = callback_query(sb, authorize(sb))["code"]
+    real_clock = sb.tokens.clock
+    sb.tokens.clock = lambda: real_clock() + 601
+    try:
+        assert exchange_code(sb, code).json()["error"] == "invalid_grant"
+    finally:
+        sb.tokens.clock = real_clock
 
 
 # --- mutations ------------------------------------------------------------------------------------------

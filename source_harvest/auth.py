@@ -10,17 +10,24 @@ from __future__ import annotations
 import copy
 from typing import Any, Mapping
 
+from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.streams.http.requests_native_auth import (
     SingleUseRefreshTokenOauth2Authenticator,
     TokenAuthenticator,
 )
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from requests.auth import AuthBase
 
-from .config import HarvestConfig
+from .config import HarvestConfig, is_header_safe
 
 # Harvest's token endpoint answers these for a revoked refresh token or a wrong client.
 OAUTH_REJECTION_STATUS_CODES = (400, 401)
 OAUTH_REJECTION_ERRORS = ("invalid_grant", "invalid_client", "unauthorized_client", "invalid_request")
+UNSAFE_ACCESS_TOKEN = (
+    "The OAuth token refresh returned an access token holding a line break or another character that cannot go in an "
+    "HTTP header, so no request was sent with it. Check that id_url is Harvest ID's (https://id.getharvest.com/api/v2/); "
+    "if it is, retry the sync later, and report it to Harvest if it happens again."
+)
 
 
 class HarvestTokenAuthenticator(TokenAuthenticator):
@@ -58,7 +65,11 @@ class HarvestOAuthAuthenticator(SingleUseRefreshTokenOauth2Authenticator):
         )
 
     def get_auth_header(self) -> Mapping[str, Any]:
-        return {**super().get_auth_header(), "Harvest-Account-Id": self._account_id}
+        header = super().get_auth_header()
+        if not is_header_safe(header["Authorization"]):
+            # requests does not check headers an authenticator sets, and http.client's refusal quotes the value.
+            raise AirbyteTracedException(message=UNSAFE_ACCESS_TOKEN, internal_message=UNSAFE_ACCESS_TOKEN, failure_type=FailureType.system_error)
+        return {**header, "Harvest-Account-Id": self._account_id}
 
     def _emit_control_message(self) -> None:
         if self.get_refresh_token() == self._persisted_refresh_token:

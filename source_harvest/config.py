@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
@@ -30,8 +31,25 @@ DEFAULT_REPORTS_LOOKBACK_DAYS = 30
 DEFAULT_DELETES_SWEEP_HOURS = 24
 
 
+# What an HTTP header value may hold here: printable ASCII. A CR or LF would end the header and
+# start another (header injection); other control or non-ASCII characters are paste mistakes.
+HEADER_VALUE = re.compile(r"[ -~]*")
+
+
 def config_error(message: str) -> AirbyteTracedException:
     return AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.config_error)
+
+
+def is_header_safe(value: str) -> bool:
+    return HEADER_VALUE.fullmatch(value) is not None
+
+
+def _header_value(value: str, name: str) -> str:
+    """A config value sent as it is in an HTTP header. The message never quotes it: it may be a secret."""
+    if not is_header_safe(value):
+        raise config_error(f"`{name}` holds a line break, a control character or a non-ASCII character, which cannot go "
+                           "in an HTTP header. Enter it again as printable ASCII (copy it without the line break).")
+    return value
 
 
 @dataclass(frozen=True)
@@ -106,7 +124,7 @@ def parse_config(raw: Mapping[str, Any], now: datetime | None = None) -> Harvest
     account_id = raw.get("account_id")
     if isinstance(account_id, int) and not isinstance(account_id, bool):
         account_id = str(account_id)
-    if not isinstance(account_id, str) or not account_id.strip().isdigit():
+    if not isinstance(account_id, str) or not (account_id.strip().isascii() and account_id.strip().isdigit()):
         raise config_error("`account_id` is required: the digits of your Harvest account id (https://id.getharvest.com/developers).")
 
     credentials = raw.get("credentials")
@@ -118,11 +136,16 @@ def parse_config(raw: Mapping[str, Any], now: datetime | None = None) -> Harvest
         api_token = credentials.get("api_token")
         if not isinstance(api_token, str) or not api_token.strip():
             raise config_error("`credentials.api_token` is empty: paste a personal access token from https://id.getharvest.com/developers.")
+        api_token = _header_value(api_token.strip(), "credentials.api_token")
     elif auth_type == "Client":
         for key in ("client_id", "client_secret", "refresh_token"):
             value = credentials.get(key)
             if not isinstance(value, str) or not value.strip():
                 raise config_error(f"`credentials.{key}` is empty: OAuth needs client_id, client_secret and refresh_token.")
+        # client_id, client_secret and refresh_token travel form-encoded in a body; a saved access token is a header.
+        access_token = credentials.get("access_token")
+        if isinstance(access_token, str):
+            _header_value(access_token, "credentials.access_token")  # the CDK sends it as given
     else:
         raise config_error(f"`credentials.auth_type` must be \"Token\" or \"Client\", got {auth_type!r}.")
 
@@ -160,11 +183,12 @@ def parse_config(raw: Mapping[str, Any], now: datetime | None = None) -> Harvest
     user_agent = raw.get("user_agent") or DEFAULT_USER_AGENT
     if not isinstance(user_agent, str):
         raise config_error("`user_agent` must be a string naming the application and a contact.")
+    user_agent = _header_value(user_agent.strip(), "user_agent") or DEFAULT_USER_AGENT
 
     return HarvestConfig(
         account_id=account_id.strip(),
         auth_type=auth_type,
-        api_token=api_token.strip(),
+        api_token=api_token,
         start=start,
         end=end,
         lookback=timedelta(minutes=lookback),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from typing import Any, Iterator, List, Mapping, MutableMapping, Optional
 
@@ -27,8 +26,9 @@ from .auth import build_authenticator
 from .budget import build_api_budget
 from .catalog import ADMIN, MANAGER, MEMBER, STREAMS, StreamSpec
 from .config import HarvestConfig, config_error, parse_config
-from .constants import CONNECT_TIMEOUT_SECONDS, REQUEST_TIMEOUT_SECONDS
 from .errors import harvest_message, retry_after_seconds
+from .inputs import unreadable_file_message
+from .network import harvest_adapter, request_settings, use_adapter
 from .state import read_state_file
 from .stats import SyncStats
 from .streams.base import HarvestStream
@@ -36,6 +36,7 @@ from .streams.child import ChildStream
 from .streams.context import SyncContext
 from .streams.derived import DerivedStream
 from .streams.entity import ListStream
+from .streams.hub import oldest
 from .streams.report import ReportStream
 
 # Harvest access roles, weakest first (users.access_roles; manager sub-grants are extra entries).
@@ -86,7 +87,7 @@ class SourceHarvest(AbstractSource):
             with open(config_path, encoding="utf-8") as handle:
                 config = json.load(handle)
         except OSError as error:
-            return {UNREADABLE_CONFIG: f"Cannot read the config file {config_path}: {error.strerror}."}
+            return {UNREADABLE_CONFIG: unreadable_file_message("config", config_path, error)}
         except ValueError as error:
             return {UNREADABLE_CONFIG: f"The config file {config_path} is not valid JSON ({error})."}
         return config if isinstance(config, dict) else {UNREADABLE_CONFIG: f"The config file {config_path} must hold a JSON object."}
@@ -119,7 +120,10 @@ class SourceHarvest(AbstractSource):
     def check_connection(self, logger: logging.Logger, config: Mapping[str, Any]) -> tuple[bool, Optional[Any]]:
         harvest = self.validate_config(config)
         auth = build_authenticator(harvest, config)
-        session = requests.Session()
+        with use_adapter(requests.Session(), harvest_adapter()) as session:  # as the streams' (network.py)
+            return self._check_with(session, logger, harvest, auth)
+
+    def _check_with(self, session: requests.Session, logger: logging.Logger, harvest: HarvestConfig, auth: Any) -> tuple[bool, Optional[Any]]:
         try:
             response = self._get(session, harvest.api_url + "users/me", harvest, auth)
         except requests.RequestException as error:
@@ -143,7 +147,7 @@ class SourceHarvest(AbstractSource):
     @staticmethod
     def _get(session: requests.Session, url: str, harvest: HarvestConfig, auth: Any) -> requests.Response:
         for attempt in range(CHECK_ATTEMPTS):
-            response = session.get(url, headers={"User-Agent": harvest.user_agent}, auth=auth, timeout=REQUEST_TIMEOUT_SECONDS)
+            response = session.get(url, headers={"User-Agent": harvest.user_agent}, auth=auth, **request_settings(url))
             if response.status_code not in CHECK_RETRY_STATUSES or attempt == CHECK_ATTEMPTS - 1:
                 return response
             time.sleep(min(retry_after_seconds(response), 2**attempt) if response.status_code == 429 else 2**attempt)
@@ -180,7 +184,7 @@ class SourceHarvest(AbstractSource):
             authenticator=build_authenticator(harvest, config),
             budget=build_api_budget(harvest, on_wait=stats.budget_wait),
             stats=stats,
-            request_kwargs=environment_request_kwargs(harvest.api_url),
+            request_kwargs=request_settings(harvest.api_url),
         )
         for spec in STREAMS:  # parents come before their children in the table
             context.streams[spec.name] = stream_class(spec)(spec, context)
@@ -190,25 +194,34 @@ class SourceHarvest(AbstractSource):
         return list(context.streams.values())
 
     def _plan(self, context: SyncContext, catalog: ConfiguredAirbyteCatalog) -> None:
-        """Tell the hub every consumer of every production, so each endpoint is read once."""
+        """Tell the hub every consumer of every production, so each endpoint is read once. A stream that
+        resumes its own read part-way reads its production alone (hub.py)."""
         selected = {c.stream.name: c.sync_mode for c in catalog.streams if c.stream.name in context.streams}
+        direct: dict[str, str | None] = {}  # resuming streams -> the since of their own production
         for name, sync_mode in selected.items():
             stream = context.streams[name]
             spec = stream.spec
             if spec.report:
                 continue  # one consumer each, read window by window
             state = self._state.get(name) or {}
-            since = context.since(spec, sync_mode, state)
+            stream.state = state
+            since = stream.start_run(sync_mode, state).since
             stream.prepare_deletes(sync_mode, state)  # a deletion sweep lists whole endpoints
-            if isinstance(stream, DerivedStream):
+            if stream.reads_directly:
+                direct[name] = stream.production_since(since)
+            elif isinstance(stream, DerivedStream):
                 context.hub.expect(spec.parent, name, stream.parent_fetch_since(since), stream.parent_fields())  # type: ignore[arg-type]
             else:
                 context.hub.expect(name, name, stream.production_since(since))
         # A child's production reads its parent once, from the oldest since its consumers need.
         for spec in STREAMS:
             child = context.streams[spec.name]
-            if isinstance(child, ChildStream) and context.hub.is_planned(spec.name):
-                since = child.parent_fetch_since(context.hub.planned_since(spec.name))
+            if not isinstance(child, ChildStream):
+                continue
+            needs = ([context.hub.planned_since(spec.name)] if context.hub.is_planned(spec.name) else []) + \
+                ([direct[spec.name]] if spec.name in direct else [])
+            if needs:
+                since = child.parent_fetch_since(oldest(needs))
                 context.hub.expect(spec.parent, spec.name, since, child.parent_fields())  # type: ignore[arg-type]
 
     # --- read --------------------------------------------------------------------------------
@@ -221,19 +234,8 @@ class SourceHarvest(AbstractSource):
         finally:
             if self._context is not None:
                 self._context.hub.close()
-                self._context.transport.close()
+                self._context.adapter.close()
                 self._context.stats.summary()
-
-
-def environment_request_kwargs(url: str) -> dict[str, Any]:
-    """Proxy and CA-bundle settings from the environment (HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE), read
-    once, and the timeouts after which a stalled connection is abandoned and retried."""
-    kwargs: dict[str, Any] = {"proxies": requests.utils.get_environ_proxies(url, no_proxy=None),
-                              "timeout": (CONNECT_TIMEOUT_SECONDS, REQUEST_TIMEOUT_SECONDS)}
-    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    if bundle:
-        kwargs["verify"] = bundle
-    return kwargs
 
 
 def stream_states(state: Optional[List[AirbyteStateMessage]]) -> dict[str, MutableMapping[str, Any]]:

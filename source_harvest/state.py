@@ -21,6 +21,7 @@ from airbyte_cdk.models import (
 )
 
 from .config import config_error
+from .inputs import unreadable_file_message
 
 AIRBYTE_STREAM_NAMES = {
     "task_assignments": "project_tasks",
@@ -34,7 +35,7 @@ def read_state_file(path: str) -> list[AirbyteStateMessage]:
         with open(path, encoding="utf-8") as handle:
             raw = json.load(handle)
     except OSError as error:
-        raise config_error(f"Cannot read the state file {path}: {error.strerror}.") from None
+        raise config_error(unreadable_file_message("state", path, error)) from None
     except ValueError as error:
         raise config_error(f"The state file {path} is not valid JSON ({error}). Pass the last STATE messages as a JSON list, or no --state for a full sync.") from None
     return [stream_message(name, blob) for name, blob in stream_states_of(raw).items()]

@@ -16,6 +16,9 @@ def deletes_config(config):
     return config
 
 
+START = "2024-01-01T00:00:00Z"  # the config's replication_start_date
+
+
 def clients_state(ids: str, swept_at: str, updated_at: str = "2024-06-01T00:00:00Z") -> dict:
     return {"clients": {"updated_at": updated_at, "ids": ids, "swept_at": swept_at}}
 
@@ -26,13 +29,15 @@ def first_sync(config, rows: list[dict], endpoint: str = "clients", stream: str 
         mock.get(API + endpoint, json=harvest_page(endpoint, rows))
         output = run_read(config, [stream])
         sent = get_requests(mock, f"/{endpoint}")[0]
-    assert "updated_since" not in sent.qs  # no baseline yet: the first sync lists everything
+    # No baseline yet: the first sync is a sweep, but only of what can reach the warehouse (since the start date).
+    assert sent.qs["updated_since"] == [START.lower()]
     return final_state(output, stream)
 
 
-def test_first_sync_lists_everything_and_keeps_a_compact_id_set(deletes_config) -> None:
+def test_first_sync_lists_from_the_start_date_and_keeps_a_compact_id_set(deletes_config) -> None:
     state = first_sync(deletes_config, [record(1), record(2), record(3, "2023-01-01T00:00:00Z")])
-    assert set(state) == {"updated_at", "ids", "swept_at"} and state["ids"].startswith(PREFIX)
+    assert set(state) == {"updated_at", "ids", "swept_at", "delivered_since"} and state["ids"].startswith(PREFIX)
+    assert state["delivered_since"] == START
     assert list(IdSet.decode(state["ids"])) == [1, 2]  # id 3 predates the start date: never delivered, never tracked
 
 
@@ -57,7 +62,7 @@ def test_sweep_tombstones_a_vanished_id_after_a_404_and_keeps_the_cursor(deletes
         mock.get(API + "clients/2", status_code=404, json={"message": "Not found"})
         output = run_read(deletes_config, ["clients"], state={"clients": state})
         listed = get_requests(mock, "/clients?")[0]
-    assert "updated_since" not in listed.qs
+    assert listed.qs["updated_since"] == [START.lower()]  # every row that can be in the warehouse, not the whole history
     tombstones = [r for r in records_of(output, "clients") if DELETED_AT in r]
     assert [r["id"] for r in tombstones] == [2]
     assert tombstones[0]["updated_at"] == tombstones[0][DELETED_AT] > "2026-01-01T00:00:00Z"  # the detection time
@@ -150,6 +155,42 @@ def test_foreign_ids_in_state_are_a_clear_config_error(deletes_config) -> None:
         serve_empty_lists(mock)
         output = run_read(deletes_config, ["clients"], state=clients_state("nonsense", "2024-01-01T00:00:00Z"))
     assert output.errors and "ids" in output.errors[0].trace.error.message
+
+
+def test_sweeps_keep_listing_from_the_oldest_start_date_delivered_from(deletes_config) -> None:
+    """Without replication_start_date the start moves with time; rows delivered from an older start may
+    still be in the warehouse, so the sweep lists from the oldest."""
+    state = first_sync(deletes_config, [record(1), record(2)])
+    deletes_config.update(replication_start_date="2024-03-01T00:00:00Z", deletes_sweep_hours=0)
+    with requests_mock.Mocker() as mock:
+        serve_empty_lists(mock)
+        mock.get(API + "clients", json=harvest_page("clients", [record(1), record(2)]))
+        output = run_read(deletes_config, ["clients"], state={"clients": state})
+        listed = get_requests(mock, "/clients?")[0]
+    assert listed.qs["updated_since"] == [START.lower()]
+    assert final_state(output, "clients")["delivered_since"] == START
+
+
+def test_ids_saved_without_their_start_date_are_swept_over_the_whole_history(deletes_config) -> None:
+    state = first_sync(deletes_config, [record(1), record(2)])
+    del state["delivered_since"]  # written by an earlier release
+    deletes_config["deletes_sweep_hours"] = 0
+    with requests_mock.Mocker() as mock:
+        serve_empty_lists(mock)
+        mock.get(API + "clients", json=harvest_page("clients", [record(1), record(2)]))
+        run_read(deletes_config, ["clients"], state={"clients": state})
+        listed = get_requests(mock, "/clients?")[0]
+    assert "updated_since" not in listed.qs
+
+
+def test_a_first_sync_with_a_recent_start_date_asks_only_for_rows_updated_since(deletes_config) -> None:
+    deletes_config["replication_start_date"] = "2024-12-01T00:00:00Z"
+    with requests_mock.Mocker() as mock:
+        serve_empty_lists(mock)
+        mock.get(API + "time_entries", json=harvest_page("time_entries", []))
+        run_read(deletes_config, ["time_entries"])
+        listed = get_requests(mock, "/time_entries")
+    assert [r.qs["updated_since"] for r in listed] == [["2024-12-01t00:00:00z"]]
 
 
 def test_ids_saved_by_an_earlier_release_are_migrated_and_swept(deletes_config) -> None:

@@ -15,7 +15,7 @@ class FakeProduction:
     def __init__(self) -> None:
         self.fetches: list[str | None] = []
 
-    def produce(self, since: str | None) -> Iterator[dict[str, Any]]:
+    def produce(self, since: str | None, run: Any = None) -> Iterator[dict[str, Any]]:
         self.fetches.append(since)
         for i in range(3):
             yield {"id": i, "updated_at": f"2024-0{i + 1}-01T00:00:00Z", "line_items": [{"id": i * 10}], "notes": "x" * 100}

@@ -14,7 +14,7 @@ import threading
 from types import FrameType
 
 from .limits import FAULT_KINDS
-from .sandbox import DEFAULT_OAUTH_EXPIRES_IN_SECONDS, LOOPBACK_HOST, TOKEN_KINDS, Sandbox
+from .sandbox import DEFAULT_OAUTH_EXPIRES_IN_SECONDS, DEFAULT_OAUTH_REDIRECT_URI, LOOPBACK_HOST, TOKEN_KINDS, Sandbox
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -31,6 +31,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--page-size-cap", type=int, default=None, help="serve at most N rows per page (tests)")
     parser.add_argument("--rotate-refresh-tokens", action="store_true")
     parser.add_argument("--oauth-expires-in", type=int, default=DEFAULT_OAUTH_EXPIRES_IN_SECONDS)
+    parser.add_argument("--oauth-redirect-uri", default=DEFAULT_OAUTH_REDIRECT_URI, help="the OAuth app's redirect URL")
     parser.add_argument("--config-out", default=None, help="write a connector config (JSON) to this path")
     parser.add_argument("--config-token", default="admin", choices=TOKEN_KINDS)
     return parser.parse_args(argv)
@@ -49,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         page_size_cap=args.page_size_cap,
         rotate_refresh_tokens=args.rotate_refresh_tokens,
         oauth_expires_in=args.oauth_expires_in,
+        oauth_redirect_uri=args.oauth_redirect_uri,
         fault_kinds=kinds,
         port=args.port,
         host=args.host,

@@ -3,7 +3,9 @@
 Roles follow harvest-api.md §4.3/§5: an Administrator sees everything; the sandbox's Manager has no
 extra grants (so 403 on admin-only resources) and sees their teammates and managed projects; a
 Member sees only their own time and expenses. OAuth access tokens act as the admin user and expire
-after ``expires_in`` seconds.
+after ``expires_in`` seconds. Harvest ID's authorization-code flow (harvest-api.md §1.3): the
+authorize page consents at once, as the admin user, and redirects with a single-use code bound to
+the client and the redirect URI; the token endpoint exchanges it for an access and a refresh token.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .store import AccountInfo, Record, Store
 
@@ -21,7 +24,15 @@ ROLE_ADMIN = "administrator"
 ROLE_MANAGER = "manager"
 ROLE_MEMBER = "member"
 ACCESS_TOKEN_BYTES = 48
-AUTHORIZATION_CODE_SUFFIX = "sandbox-authorization-code"
+AUTHORIZATION_CODE_BYTES = 24
+# Harvest does not document its codes' lifetime; RFC 6749 §4.1.2 recommends at most 10 minutes.
+AUTHORIZATION_CODE_LIFETIME_SECONDS = 600
+# The grant reaches both of the user's accounts (Harvest and Forecast, as /accounts lists them).
+OAUTH_SCOPE = "all"
+INVALID_CODE = {
+    "error": "invalid_grant",
+    "error_description": "The provided authorization code is invalid, expired, already used or issued to another client or redirect URI.",
+}
 
 
 @dataclass(frozen=True)
@@ -72,6 +83,23 @@ class OAuthGrant:
     expires_at: float
 
 
+@dataclass(frozen=True)
+class AuthorizationCode:
+    """What a code was issued for: ``redirect_uri`` is ``None`` when the authorize request named none."""
+
+    client_id: str
+    redirect_uri: str | None
+    user_id: int
+    expires_at: float
+
+
+def with_query(url: str, params: Mapping[str, str | None]) -> str:
+    """``url`` with ``params`` added to its query (``None`` values left out)."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True) + [(key, value) for key, value in params.items() if value is not None]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
 class TokenBook:
     """Personal access tokens, OAuth access/refresh tokens and the OAuth app's credentials."""
 
@@ -80,9 +108,11 @@ class TokenBook:
         account: AccountInfo,
         expires_in_seconds: int,
         rotate_refresh_tokens: bool,
+        redirect_uri: str,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.account = account
+        self.redirect_uri = redirect_uri  # the OAuth app's registered redirect URL
         self.expires_in_seconds = expires_in_seconds
         self.rotate_refresh_tokens = rotate_refresh_tokens
         self.clock = clock
@@ -95,7 +125,7 @@ class TokenBook:
         self.access: dict[str, OAuthGrant] = {}
         self.refresh: dict[str, int] = {account.refresh_token: account.admin_id}
         self.latest_refresh_token = account.refresh_token
-        self.authorization_code = f"{account.admin_id}.{AUTHORIZATION_CODE_SUFFIX}"
+        self.codes: dict[str, AuthorizationCode] = {}
 
     def user_of(self, token: str) -> int | None:
         """The user a token acts for, or ``None`` if unknown or expired."""
@@ -110,6 +140,28 @@ class TokenBook:
                 del self.access[token]
                 return None
             return grant.user_id
+
+    def authorize(self, params: Mapping[str, str]) -> tuple[int, dict[str, Any], str | None]:
+        """GET /oauth2/authorize, consented at once by the admin user: (status, JSON body, redirect URL).
+
+        An unknown client or a foreign redirect URI gets an error page (here 400 JSON) and no redirect,
+        since the redirect target cannot be trusted (RFC 6749 §4.1.2.1); other errors are redirected.
+        """
+        client_id = params.get("client_id", "")
+        if client_id != self.account.client_id:
+            return 400, {"error": "invalid_client", "error_description": "No OAuth2 application has this client_id."}, None
+        requested_uri = params.get("redirect_uri") or None
+        if requested_uri is not None and requested_uri != self.redirect_uri:
+            return 400, {"error": "invalid_request", "error_description": "redirect_uri is not the application's redirect URL."}, None
+        redirect_uri = requested_uri or self.redirect_uri
+        state = params.get("state")
+        if params.get("response_type") != "code":
+            return 302, {}, with_query(redirect_uri, {"error": "unsupported_response_type", "state": state})
+        code = secrets.token_urlsafe(AUTHORIZATION_CODE_BYTES)
+        with self._lock:
+            self.codes[code] = AuthorizationCode(client_id, requested_uri, self.account.admin_id,
+                                                 self.clock() + AUTHORIZATION_CODE_LIFETIME_SECONDS)
+        return 302, {}, with_query(redirect_uri, {"code": code, "scope": OAUTH_SCOPE, "state": state})
 
     def exchange(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
         """POST /api/v2/oauth2/token: (status, JSON body)."""
@@ -128,14 +180,18 @@ class TokenBook:
                 if self.rotate_refresh_tokens:
                     del self.refresh[refresh_token]
                     refresh_token = self._new_refresh_token(user_id)
+                    self.latest_refresh_token = refresh_token
             elif grant_type == "authorization_code":
-                if form.get("code") != self.authorization_code:
-                    return 400, {
-                        "error": "invalid_grant",
-                        "error_description": "The provided authorization code is invalid or expired.",
-                    }
-                user_id = self.account.admin_id
-                refresh_token = self._new_refresh_token(user_id) if self.rotate_refresh_tokens else self.latest_refresh_token
+                code = self.codes.pop(form.get("code", ""), None)  # single use, even when refused below
+                if (
+                    code is None
+                    or code.client_id != form["client_id"]
+                    or self.clock() >= code.expires_at
+                    or (code.redirect_uri is not None and form.get("redirect_uri") != code.redirect_uri)
+                ):
+                    return 400, INVALID_CODE
+                user_id = code.user_id
+                refresh_token = self._new_refresh_token(user_id)
             else:
                 return 400, {
                     "error": "unsupported_grant_type",
@@ -153,7 +209,6 @@ class TokenBook:
     def _new_refresh_token(self, user_id: int) -> str:
         token = f"{user_id}.rt.{secrets.token_urlsafe(ACCESS_TOKEN_BYTES)}"
         self.refresh[token] = user_id
-        self.latest_refresh_token = token
         return token
 
 

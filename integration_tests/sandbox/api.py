@@ -1,4 +1,4 @@
-"""The Harvest API surface: /v2 (data) and /api/v2 (Harvest ID: OAuth token, accounts).
+"""The Harvest API surface: /v2 (data), /api/v2 (Harvest ID: OAuth token, accounts), /oauth2/authorize.
 
 Transport-free: ``HarvestApi.handle(Request) -> Response``. The HTTP server adds faults and stats.
 Checks run in Harvest's order: User-Agent (400), token (401 invalid_token), account
@@ -31,6 +31,7 @@ JSON_TYPE = "application/json; charset=utf-8"
 HTML_TYPE = "text/html; charset=utf-8"
 API_PREFIX = "/v2/"
 IDENTITY_PREFIX = "/api/v2/"
+AUTHORIZE_PATH = "/oauth2/authorize"  # Harvest ID's consent page, which a browser opens
 MAX_PER_PAGE = 2000
 INVOICES_DEFAULT_PER_PAGE = 100  # documented default of GET /invoices (harvest-api.md §2.2)
 REPORT_MAX_RANGE_DAYS = 365
@@ -294,6 +295,8 @@ class HarvestApi:
                 return self.identity(request, rate_limited)
             if request.path.startswith(API_PREFIX) or request.path == API_PREFIX.rstrip("/"):
                 return self.harvest(request, rate_limited)
+            if request.path == AUTHORIZE_PATH:
+                return self.authorize(request)
             return json_response(404, NOT_FOUND)
         except ApiError as error:
             return json_response(error.status, error.body)
@@ -326,7 +329,16 @@ class HarvestApi:
             {"Retry-After": str(retry_after)},
         )
 
-    # --- Harvest ID: /api/v2 -----------------------------------------------------------------------
+    # --- Harvest ID: /oauth2/authorize and /api/v2 ---------------------------------------------------
+
+    def authorize(self, request: Request) -> Response:
+        """The consent page, answered at once (no login): a redirect with a code, or an error."""
+        if request.method != "GET":
+            return json_response(405, {"message": "Use GET for oauth2/authorize."})
+        status, body, location = self.tokens.authorize(dict(request.params))
+        if location is None:
+            return json_response(status, body)
+        return Response(status, b"", HTML_TYPE, {"Location": location, "Cache-Control": "no-store"})
 
     def identity(self, request: Request, rate_limited: bool) -> Response:
         self.require_user_agent(request)

@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from .access import TokenBook
-from .api import HarvestApi
+from .api import AUTHORIZE_PATH, HarvestApi
 from .data import WINDOW_YEARS, generate
 from .factory import Factory
 from .limits import (
@@ -28,6 +28,8 @@ from .timefmt import years_before
 
 LOOPBACK_HOST = "127.0.0.1"
 DEFAULT_OAUTH_EXPIRES_IN_SECONDS = 64799  # 18 h, as in Harvest's OAuth examples
+# Where Airbyte's UI on a local install sends OAuth callbacks (its origin + /auth_flow).
+DEFAULT_OAUTH_REDIRECT_URI = "http://localhost:8000/auth_flow"
 MUTATION_SEED_SALT = 0x0DD5_EED5
 TOKEN_KINDS = ("admin", "manager", "member", "oauth")
 SERVER_POLL_SECONDS = 0.05  # how fast stop() is noticed
@@ -64,6 +66,7 @@ class Sandbox:
         page_size_cap: int | None = None,
         rotate_refresh_tokens: bool = False,
         oauth_expires_in: int = DEFAULT_OAUTH_EXPIRES_IN_SECONDS,
+        oauth_redirect_uri: str = DEFAULT_OAUTH_REDIRECT_URI,
         fault_kinds: list[str] | None = None,
         port: int = 0,
         host: str = LOOPBACK_HOST,
@@ -83,7 +86,7 @@ class Sandbox:
         started = time.perf_counter()
         self.store = generate(seed, scale, self.anchor)
         self.generation_seconds = time.perf_counter() - started
-        self.tokens = TokenBook(self.store.account, oauth_expires_in, rotate_refresh_tokens)
+        self.tokens = TokenBook(self.store.account, oauth_expires_in, rotate_refresh_tokens, oauth_redirect_uri)
         self.limits = RateLimits(time_scale, rate_limits)
         self.faults = FaultInjector(seed, fault_rate, fault_kinds)
         self.api = HarvestApi(self.store, self.tokens, self.limits, page_size_cap)
@@ -147,6 +150,11 @@ class Sandbox:
         return f"{self.base_url}/api/v2/"
 
     @property
+    def authorize_url(self) -> str:
+        """Harvest ID's consent page (https://id.getharvest.com/oauth2/authorize)."""
+        return f"{self.base_url}{AUTHORIZE_PATH}"
+
+    @property
     def account_id(self) -> str:
         return str(self.store.account.account_id)
 
@@ -180,9 +188,9 @@ class Sandbox:
         return self.tokens.latest_refresh_token
 
     @property
-    def authorization_code(self) -> str:
-        """An authorization code that ``grant_type=authorization_code`` accepts (reusable)."""
-        return self.tokens.authorization_code
+    def oauth_redirect_uri(self) -> str:
+        """The OAuth app's registered redirect URL: the only one the authorize page accepts."""
+        return self.tokens.redirect_uri
 
     @property
     def user_ids(self) -> dict[str, int]:
@@ -201,7 +209,8 @@ class Sandbox:
             "client_id": self.client_id,
             "client_secret": self.client_secret,
             "refresh_token": self.refresh_token,
-            "authorization_code": self.authorization_code,
+            "authorize_url": self.authorize_url,
+            "oauth_redirect_uri": self.oauth_redirect_uri,
             "user_ids": self.user_ids,
             "seed": self.seed,
             "scale": self.scale,

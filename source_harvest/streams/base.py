@@ -1,26 +1,28 @@
-"""HarvestStream: what every stream delivers and remembers.
+"""HarvestStream: what every stream delivers.
 
-Owns: the consumer loop (records from the hub, filtered to the stream's own `since`), coercion to the
-schema, the `updated_at` cursor (committed only when the stream finishes, because Harvest never sorts
-by updated_at), the state kept next to it, and the hooks of deletion capture (deletes.py).
-Harvest's HTTP conventions are in http.py.
+Owns: the consumer loop (the stream's production from the hub, filtered to its own `since`; the
+newest cursor value delivered; the ids listed and delivered, for deletion capture; the markers of
+checkpoint.py turned into checkpoints: after every page the stream reads itself, or every
+CHECKPOINT_REQUESTS pages once its state carries large id sets), the hooks of deletion capture
+(deletes.py: the tracker, sweeps, the listings a sweep reads) and the flat columns added to records.
+How the CDK reads a stream in checkpointed slices, and the stream's state, are in resumable.py;
+Harvest's HTTP conventions in http.py.
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
-from functools import cached_property
-from typing import Any, Iterable, Iterator, Mapping, MutableMapping, Optional
+from typing import Any, Iterable, Iterator, Mapping
 
 from airbyte_cdk.models import SyncMode
-from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from ..catalog import StreamSpec
-from ..coerce import Coercer
-from ..state import cursor_from_state
+from ..constants import DATETIME_FORMAT
+from .checkpoint import CHECKPOINT, CHECKPOINT_REQUESTS, ListingPosition, PageEnd, Run, Tombstone
 from .context import SyncContext, cursor_value
-from .deletes import IDS_KEY, SWEPT_AT_KEY, DeleteTracker
-from .http import HarvestHttpStream, ParentGone
+from .deletes import DeleteTracker
+from .http import ParentGone
+from .resumable import ResumableStream
 
 __all__ = ["HarvestStream", "ParentGone", "add_flat_columns"]
 
@@ -48,52 +50,47 @@ def add_flat_columns(record: dict[str, Any], columns: tuple[tuple[str, tuple[str
     return record
 
 
-class HarvestStream(HarvestHttpStream):
-    """One row of `catalog.STREAMS` bound to one sync's context: what it delivers and its state."""
+class HarvestStream(ResumableStream):
+    """One row of `catalog.STREAMS` bound to one sync's context: what it delivers."""
 
     def __init__(self, spec: StreamSpec, context: SyncContext) -> None:
         self.flat = flat_columns(spec)
-        self.tracker: DeleteTracker | None = None
-        self._saved_extra: dict[str, Any] = {}  # state kept next to the cursor (ids, swept_at)
-        self._cursor_value: str | None = None
         super().__init__(spec, context)
 
     # --- what this stream yields ------------------------------------------------------------
     @abstractmethod
-    def produce(self, since: str | None) -> Iterator[dict[str, Any]]:
-        """This stream's records as Harvest returns them for `since` (server-side filter only)."""
+    def produce(self, since: str | None, run: Run | None = None) -> Iterator[Any]:
+        """This stream's records as Harvest returns them for `since` (server-side filter only), with the
+        markers of checkpoint.py between them. `run` is set when the stream reads for itself: it says
+        where to start, and the production records there how far it has come."""
 
-    def read_records(self, sync_mode: SyncMode, cursor_field: Optional[list[str]] = None,
-                     stream_slice: Optional[Mapping[str, Any]] = None,
-                     stream_state: Optional[Mapping[str, Any]] = None) -> Iterable[Mapping[str, Any]]:
-        coerce = self.coercer
-        stats = self.context.stats
-        stats.start(self.name)
-        counters = stats[self.name]
-        try:
-            for record in self.consume(sync_mode, stream_state or {}):
-                counters.records += 1
-                yield coerce(record)
-        except AirbyteTracedException as error:
-            if self.context.config.ignore_forbidden_streams and "403 Forbidden" in (error.message or ""):
-                self.logger.warning(f"{error.message} Skipped because ignore_forbidden_streams is on.")
-                stats.finish(self.name, None)
-                return
-            raise
-        stats.finish(self.name, dict(self.state))
-
-    @cached_property
-    def coercer(self) -> Coercer:
-        return Coercer(self.get_json_schema())
-
-    def consume(self, sync_mode: SyncMode, stream_state: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
-        """Records this stream must deliver: its production from the hub, filtered to its own since."""
-        since = self.context.since(self.spec, sync_mode, stream_state)
+    def consume(self, sync_mode: SyncMode, stream_state: Mapping[str, Any]) -> Iterator[Any]:
+        """Records this stream must deliver: its production from the hub, filtered to its own since,
+        and a CHECKPOINT after every page it reads itself (every CHECKPOINT_REQUESTS pages once its
+        state carries large id sets: each checkpoint carries them whole)."""
+        run = self.start_run(sync_mode, stream_state)
+        since = run.since
         tracker = self.prepare_deletes(sync_mode, stream_state)
         listing = tracker is not None and tracker.sweeping and not tracker.follows_parent
         cursor = self.spec.cursor
-        newest = self.saved_cursor(stream_state)
-        for record in self.context.hub.records(self, self.production_since(since), self.name):
+        newest = max(filter(None, (self.saved_cursor(stream_state), run.newest)), default=None)
+        finished = run.resumed and run.listing is not None and run.listing.next is None  # only tombstones were left
+        records: Iterable[Any] = () if finished else self.context.hub.records(self, self.production_since(since), self.name, run)
+        pages = 0  # pages read since the last checkpoint
+        for record in records:
+            if record.__class__ is not dict:
+                if record.__class__ is Tombstone:
+                    yield record.row  # never moves the cursor
+                    continue
+                if record.__class__ is PageEnd:
+                    run.listing = record.position
+                    pages += 1
+                    if self._heavy_state and pages < CHECKPOINT_REQUESTS:
+                        continue
+                pages = 0
+                run.newest = newest
+                yield CHECKPOINT
+                continue
             if listing:
                 tracker.listed_record(record.get("id"))  # type: ignore[union-attr]
             if cursor:
@@ -105,20 +102,24 @@ class HarvestStream(HarvestHttpStream):
             if tracker is not None:
                 tracker.delivered_record(record)
             yield record
+        run.newest = newest
+        run.listing = ListingPosition(None)  # every record is out
         if tracker is not None:
             yield from tracker.tombstones()  # after the records: they never move the cursor
-            self._saved_extra = tracker.state()
-        # Harvest never sorts by updated_at: the cursor moves only once every record is out.
-        self._cursor_value = newest
 
     # --- deletions ---------------------------------------------------------------------------
     def prepare_deletes(self, sync_mode: SyncMode, stream_state: Mapping[str, Any]) -> DeleteTracker | None:
-        """The stream's delete tracker for this sync (incremental, `capture_deletes` on, a `deletes` row)."""
+        """The stream's delete tracker for this sync (incremental, `capture_deletes` on, a `deletes` row).
+        A resumed sweep goes on as one; a resumed read that was not a sweep does not become one."""
         config = self.context.config
         if self.tracker is None and self.spec.deletes and config.capture_deletes and sync_mode == SyncMode.incremental:
-            now = self.context.started_at
-            sweeping = DeleteTracker.sweep_due(stream_state, now, config.deletes_sweep.total_seconds() / 3600)
-            self.tracker = DeleteTracker(self.spec, stream_state, sweeping, now, self.exists)
+            run = self.start_run(sync_mode, stream_state)
+            if run.resumed:
+                sweeping = run.sweep is not None
+            else:
+                sweeping = DeleteTracker.sweep_due(stream_state, self.context.started_at, config.deletes_sweep.total_seconds() / 3600)
+            start = self.context.config.start.strftime(DATETIME_FORMAT)
+            self.tracker = DeleteTracker(self.spec, stream_state, sweeping, run.started_at, self.exists, run.sweep, start)
         return self.tracker
 
     @property
@@ -130,28 +131,11 @@ class HarvestStream(HarvestHttpStream):
         return since
 
     def parent_fetch_since(self, since: str | None) -> str | None:
-        """The parent listing this stream reads: in full during a deletion sweep (deleted parents are then seen)."""
-        return None if self.sweeping else self.parent_since(since)
+        """The parent listing this stream reads: during a deletion sweep, every parent that can hold a
+        delivered row (deleted parents are then seen)."""
+        return self.tracker.floor if self.sweeping else self.parent_since(since)  # type: ignore[union-attr]
 
     def production_since(self, since: str | None) -> str | None:
-        """What this stream's own listing asks Harvest for: everything during a deletion sweep."""
-        return None if self.sweeping and not self.tracker.follows_parent else since  # type: ignore[union-attr]
-
-    @staticmethod
-    def normalize_cursor(value: Any) -> str | None:
-        return cursor_value(value)
-
-    def saved_cursor(self, stream_state: Mapping[str, Any] | None) -> str | None:
-        if not self.spec.cursor:
-            return None
-        return cursor_from_state(stream_state, self.spec.cursor, self.normalize_cursor, self.name)
-
-    @property
-    def state(self) -> MutableMapping[str, Any]:
-        cursor = {self.spec.cursor: self._cursor_value} if self.spec.cursor and self._cursor_value else {}
-        return {**cursor, **self._saved_extra}
-
-    @state.setter
-    def state(self, value: MutableMapping[str, Any]) -> None:
-        self._cursor_value = self.saved_cursor(value)
-        self._saved_extra = {k: v for k, v in (value or {}).items() if k in (IDS_KEY, SWEPT_AT_KEY)} if self.spec.deletes else {}
+        """What this stream's own listing asks Harvest for: during a deletion sweep, every row that can
+        be in the warehouse (updated since the oldest start date it delivered from)."""
+        return self.tracker.floor if self.sweeping and not self.tracker.follows_parent else since  # type: ignore[union-attr]

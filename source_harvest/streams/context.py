@@ -1,4 +1,4 @@
-"""What every stream of one sync shares: config, auth, the API budget, the record hub, sync plan."""
+"""What every stream of one sync shares: config, auth, the API budget, the connection pool, the record hub, sync plan."""
 
 from __future__ import annotations
 
@@ -8,15 +8,16 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from airbyte_cdk.models import SyncMode
 from airbyte_cdk.sources.streams.call_rate import APIBudget
+from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 
 from ..catalog import StreamSpec
 from ..config import HarvestConfig
 from ..constants import DATETIME_FORMAT
 from ..idset import KeySet
+from ..network import harvest_adapter
 from ..state import cursor_from_state
 from ..stats import SyncStats
-from ..transport import KeepAliveAdapter
 from .hub import RecordHub
 
 CANONICAL_LENGTH = len("2024-01-31T12:00:00Z")
@@ -73,7 +74,7 @@ class SyncContext:
     stats: SyncStats
     hub: RecordHub = field(default_factory=RecordHub)
     request_kwargs: dict[str, Any] = field(default_factory=dict)
-    transport: KeepAliveAdapter = field(default_factory=KeepAliveAdapter)  # every stream's connections
+    adapter: HTTPAdapter = field(default_factory=harvest_adapter)  # one connection pool for every stream
     existence: Existence = field(default_factory=Existence)  # single-object GETs asked this sync
     started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc).replace(microsecond=0))
     streams: dict[str, HarvestStream] = field(default_factory=dict)

@@ -1,15 +1,21 @@
 """Tombstones for records deleted in Harvest, which has no deletion feed.
 
-A stream with a `deletes` row keeps in its state the ids it has delivered and the time of its last
-sweep. Every `deletes_sweep_hours` an incremental sync lists the whole endpoint instead of only
-what changed; an id it delivered that is no longer listed is confirmed with a single-object GET (a
-page can shift under a paginated listing) and, on 404 only, gets a tombstone: its primary key, its
-cursor and `_ab_cdc_deleted_at` set to the detection time.
+A stream with a `deletes` row keeps in its state the ids it has delivered (compact, see idset.py),
+the time of its last sweep, and the oldest start date it has delivered from. Every
+`deletes_sweep_hours` an incremental sync lists the endpoint from that start date (the rows that can
+be in the warehouse) instead of only what changed; an id it delivered that is no longer listed is confirmed
+with a single-object GET (a page can shift under a paginated listing) and, on 404 only, gets a
+tombstone: its primary key, its cursor and `_ab_cdc_deleted_at` set to the detection time.
 
 Rows that hang off invoices and estimates (line items, messages, payments) follow their parent:
 when a parent is confirmed deleted, its rows are tombstoned; when a parent is read in full (its
-record, or its whole child list), rows it no longer holds are tombstoned. Tombstones never move
-the stream's cursor.
+record, or its whole child list), rows it no longer holds are tombstoned right after its rows.
+Tombstones never move the stream's cursor.
+
+At a checkpoint (checkpoint.py) the ids delivered so far are merged into `ids` (they are in the
+warehouse once the STATE message is committed) and the tombstoned ones removed; a sweep in progress
+also keeps the ids its listing has shown alive so far (`resume.sweep`), so a resumed sweep neither
+re-checks them nor takes them for deleted.
 
 Every set here grows with the account, so each is compact (idset.py): ids in an IdSet, (parent id,
 row id) pairs in a PairSet, never one Python object per record.
@@ -24,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Un
 from ..config import config_error
 from ..constants import DATETIME_FORMAT
 from ..idset import IdSet, PairSet
+from .checkpoint import CHECKPOINT, CHECKPOINT_REQUESTS, Checkpoint, Tombstone
 
 if TYPE_CHECKING:
     from ..catalog import StreamSpec
@@ -31,6 +38,10 @@ if TYPE_CHECKING:
 DELETED_AT = "_ab_cdc_deleted_at"
 IDS_KEY = "ids"
 SWEPT_AT_KEY = "swept_at"
+# The oldest start date the stream has delivered from: every delivered row was updated at or after it
+# (updated_at only grows), so a sweep lists from there, not the whole history.
+DELIVERED_SINCE_KEY = "delivered_since"
+KEPT_KEYS = (IDS_KEY, SWEPT_AT_KEY, DELIVERED_SINCE_KEY)
 PLACEHOLDER = re.compile(r"{(\w+)}")
 Rows = Union[IdSet, PairSet]  # ids; (parent id, id) pairs when a field is kept next to each id
 
@@ -43,8 +54,8 @@ def add(rows: Rows, parent: int, record_id: int) -> None:
 
 
 class DeleteTracker:
-    def __init__(self, spec: StreamSpec, state: Mapping[str, Any], sweeping: bool, now: datetime,
-                 exists: Callable[[str], bool]) -> None:
+    def __init__(self, spec: StreamSpec, state: Mapping[str, Any], sweeping: bool, now: str,
+                 exists: Callable[[str], bool], sweep: Mapping[str, Any] | None = None, start: str | None = None) -> None:
         assert spec.deletes is not None
         self.spec = spec
         self.template = spec.deletes
@@ -52,7 +63,7 @@ class DeleteTracker:
         self.pair_field = fields[0] if fields else None  # kept next to each id (project_id, invoice_id)
         self.follows_parent = "{id}" not in self.template
         self.sweeping = sweeping
-        self.now = now.strftime(DATETIME_FORMAT)
+        self.now = now  # the detection time: when the sync (its first attempt) started
         self.exists = exists
         rows: type[IdSet] | type[PairSet] = PairSet if self.pair_field else IdSet
         try:
@@ -61,12 +72,27 @@ class DeleteTracker:
             raise config_error(f"The saved state of {spec.name} has an `ids` value this connector did not write. "
                                "Remove `ids` from that stream's state (deletions are then tracked from this sync on).") from None
         self.previous_sweep = state.get(SWEPT_AT_KEY)
+        self.floor = self.delivered_since(state, start)
         self.delivered: Rows = rows()
-        self.listed = IdSet()  # ids (or parent ids) a full listing showed alive
-        self.parents_read = IdSet()  # parents read in full ...
-        self.held = PairSet()  # ... and (parent id, row id) for every row they hold now that state knows of
-        self.stored_parents = self.stored.parents() if isinstance(self.stored, PairSet) else IdSet()
+        try:
+            self.listed = IdSet.decode((sweep or {}).get("listed"))  # ids (or parent ids) a full listing showed alive
+        except ValueError:
+            raise config_error(f"The saved state of {spec.name} has a `resume.sweep` this connector did not write. "
+                               "Remove `resume` from that stream's state.") from None
+        self.parents_read = IdSet()  # parents read in full (their rows' tombstones are out)
         self.tombstoned: Rows = rows()
+
+    def delivered_since(self, state: Mapping[str, Any], start: str | None) -> str | None:
+        """The oldest start date the stream has delivered from: the saved one or this sync's start,
+        whichever is older (the default start date moves with time). Ids saved by a release that did not
+        keep it may be older than any start: those sweeps list the whole history (None)."""
+        saved = state.get(DELIVERED_SINCE_KEY)
+        if saved is None and self.stored:
+            return None
+        if saved is not None and not isinstance(saved, str):
+            raise config_error(f"The saved state of {self.spec.name} has a `{DELIVERED_SINCE_KEY}` this connector did not write. "
+                               f"Remove `{DELIVERED_SINCE_KEY}` from that stream's state.")
+        return min(filter(None, (saved, start)), default=None)
 
     @staticmethod
     def sweep_due(state: Mapping[str, Any], now: datetime, every_hours: float) -> bool:
@@ -92,32 +118,49 @@ class DeleteTracker:
         if isinstance(record_id, int) and record_id >= 0:
             self.listed.add(record_id)
 
-    def parent_read(self, parent_id: Any, row_ids: Iterable[Any]) -> None:
-        """A parent read in full: these are all the rows it holds now."""
-        if isinstance(parent_id, int) and parent_id >= 0:
-            self.parents_read.add(parent_id)
-            if parent_id in self.stored_parents:  # rows of other parents cannot be missing from state
-                for row_id in row_ids:
-                    if isinstance(row_id, int) and row_id >= 0:
-                        self.held.add(parent_id, row_id)
+    def parent_read(self, parent_id: Any, row_ids: Iterable[Any]) -> Iterator[Tombstone]:
+        """A parent read in full: these are all the rows it holds now; rows it held before and no longer
+        holds get their tombstones now."""
+        if not isinstance(parent_id, int) or parent_id < 0 or parent_id in self.parents_read:
+            return
+        self.parents_read.add(parent_id)
+        if not isinstance(self.stored, PairSet):
+            return
+        held = IdSet(i for i in row_ids if isinstance(i, int) and i >= 0)
+        for record_id in self.stored.children_of(parent_id) - held:
+            yield Tombstone(self._tombstone(parent_id, record_id))
 
     # --- the end of the stream ---------------------------------------------------------------
-    def tombstones(self) -> Iterator[dict[str, Any]]:
-        stored = self.stored
-        if isinstance(stored, PairSet) and self.follows_parent:
-            for parent, record_id in stored.with_parents(self.parents_read) - self.held:
-                yield self._tombstone(parent, record_id)  # removed from a parent read in full
-            if self.sweeping:
-                for parent in stored.parents() - self.listed - self.parents_read:
-                    if not self.exists(self.template.format(**{self.pair_field: parent})):  # type: ignore[arg-type]
-                        for record_id in stored.children_of(parent):
-                            yield self._tombstone(parent, record_id)
-        elif self.sweeping:
-            unlisted = stored.without_children(self.listed) if isinstance(stored, PairSet) else ((0, i) for i in stored - self.listed)
-            for parent, record_id in unlisted:
-                path = self.template.format(id=record_id, **({self.pair_field: parent} if self.pair_field else {}))
-                if not self.exists(path):  # still there: a page shifted during the listing
-                    yield self._tombstone(parent, record_id)
+    def tombstones(self) -> Iterator[dict[str, Any] | Checkpoint]:
+        """At the end of a sweep: what the listing did not show is confirmed one GET at a time (a page
+        can shift under a paginated listing), with a checkpoint every CHECKPOINT_REQUESTS checks.
+        An id found alive joins `listed`, so a resumed sweep does not ask again."""
+        if not self.sweeping:
+            return
+        alive = self.listed
+        kept = self.kept_stored()
+        checks = 0
+        if isinstance(kept, PairSet) and self.follows_parent:
+            for parent in kept.parents() - alive:
+                if self.exists(self.template.format(**{self.pair_field: parent})):  # type: ignore[arg-type]
+                    alive.add(parent)
+                else:
+                    for record_id in kept.children_of(parent):
+                        yield self._tombstone(parent, record_id)
+                checks += 1
+                if checks % CHECKPOINT_REQUESTS == 0:
+                    yield CHECKPOINT
+            return
+        unlisted = kept.without_children(alive) if isinstance(kept, PairSet) else ((0, i) for i in kept - alive)
+        for parent, record_id in unlisted:
+            path = self.template.format(id=record_id, **({self.pair_field: parent} if self.pair_field else {}))
+            if self.exists(path):  # still there: a page shifted during the listing
+                alive.add(record_id)
+            else:
+                yield self._tombstone(parent, record_id)
+            checks += 1
+            if checks % CHECKPOINT_REQUESTS == 0:
+                yield CHECKPOINT
 
     def _tombstone(self, parent: int, record_id: int) -> dict[str, Any]:
         add(self.tombstoned, parent, record_id)
@@ -126,7 +169,20 @@ class DeleteTracker:
             row[self.pair_field] = parent
         return row
 
+    def kept_stored(self) -> Rows:
+        """The saved rows less those tombstoned so far."""
+        return self.stored - self.tombstoned  # type: ignore[operator]
+
+    def kept(self) -> Rows:
+        """The rows the warehouse holds now: saved ones less the tombstoned, plus those delivered."""
+        return self.kept_stored() | self.delivered  # type: ignore[operator]
+
+    def checkpoint(self) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """`ids` as they stand (delivered rows in, tombstoned rows out), and a sweep's progress."""
+        kept = {IDS_KEY: self.kept().encode(), **({DELIVERED_SINCE_KEY: self.floor} if self.floor else {})}
+        return kept, ({"listed": self.listed.encode()} if self.sweeping else None)
+
     def state(self) -> dict[str, Any]:
-        kept = (self.stored - self.tombstoned) | self.delivered  # type: ignore[operator]
         swept = self.now if self.sweeping else self.previous_sweep
-        return {IDS_KEY: kept.encode(), **({SWEPT_AT_KEY: swept} if swept else {})}
+        return {IDS_KEY: self.kept().encode(), **({SWEPT_AT_KEY: swept} if swept else {}),
+                **({DELIVERED_SINCE_KEY: self.floor} if self.floor else {})}

@@ -2,6 +2,7 @@
 
 A derived record is the element plus the parent's id and the parent's `updated_at` under
 explicit names (`invoice_id`, `invoice_updated_at`), so it is incremental when its parent is.
+When it reads the parent's list itself, it checkpoints after each of its pages, like the parent.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import Any, Iterator
 
 from ..idset import KeySet
 from .base import HarvestStream, add_flat_columns
+from .checkpoint import Run
 
 
 class DerivedStream(HarvestStream):
@@ -18,18 +20,21 @@ class DerivedStream(HarvestStream):
         spec = self.spec
         return frozenset({spec.embedded, "id", "updated_at", *(field for _, field in spec.parent_columns)})  # type: ignore[arg-type]
 
-    def produce(self, since: str | None) -> Iterator[dict[str, Any]]:
+    def produce(self, since: str | None, run: Run | None = None) -> Iterator[Any]:
         spec = self.spec
         parent = self.context.streams[spec.parent]  # type: ignore[index]
         seen = KeySet()
         tracker = self.tracker
-        for parent_record in self.context.hub.records(parent, self.parent_fetch_since(since), self.name):
+        for parent_record in self.context.hub.records(parent, self.parent_fetch_since(since), self.name, run):
+            if parent_record.__class__ is not dict:
+                yield parent_record  # a checkpoint marker: where the parent's list stands
+                continue
             elements = parent_record.get(spec.embedded)  # type: ignore[arg-type]
             if isinstance(elements, dict):
                 elements = [elements]
             if tracker is not None:  # a parent record carries all of its rows
                 tracker.listed_record(parent_record.get("id"))
-                tracker.parent_read(parent_record.get("id"), (e.get("id") for e in elements or () if isinstance(e, dict)))
+                yield from tracker.parent_read(parent_record.get("id"), (e.get("id") for e in elements or () if isinstance(e, dict)))
             for element in elements or ():
                 row = self._row(element, parent_record)
                 if spec.distinct:

@@ -23,7 +23,9 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from ..catalog import StreamSpec
 from ..constants import PAGE_SIZE
 from ..errors import PARSED_BODY_ATTRIBUTE, HarvestErrorHandler, RetryAfterBackoff, harvest_message
-from .context import SyncContext
+from ..network import use_adapter
+from .checkpoint import ListingPosition, PageEnd
+from .context import SyncContext, cursor_value
 
 HTTP_FORBIDDEN = 403
 HTTP_NOT_FOUND = 404
@@ -44,13 +46,9 @@ class HarvestHttpStream(HttpStream):
         self.spec = spec
         self.context = context
         super().__init__(authenticator=context.authenticator, api_budget=context.budget)
-        # requests re-reads proxy and CA settings from os.environ on every request (~0.4 ms each);
-        # they are resolved once per sync (context.request_kwargs) and passed explicitly instead.
-        session = self._http_client._session
-        session.trust_env = False
-        # One keep-alive transport for every stream of the sync (transport.py says why).
-        session.mount("https://", context.transport)
-        session.mount("http://", context.transport)
+        # Every stream's requests share one connection pool, with the settings resolved once per sync
+        # (context.request_kwargs, from network.request_settings).
+        use_adapter(self._http_client._session, context.adapter)
         if not isinstance(context.authenticator, ResponseAwareAuthenticator):
             # The client would ask that runtime Protocol again on every response (~2% of a sync's CPU);
             # the answer cannot change, so the no-op it leads to is installed once.
@@ -158,14 +156,64 @@ class HarvestHttpStream(HttpStream):
         return AirbyteTracedException(message=message, internal_message=f"{message} Harvest said: {detail}",
                                       failure_type=FailureType.config_error)
 
-    def fetch(self, path: str, params: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
-        """Every record of one Harvest list, page after page through links.next."""
-        stream_slice = {"path": path, "params": {"per_page": PAGE_SIZE, **params}}
+    def fetch(self, path: str, params: Mapping[str, Any], start: ListingPosition | None = None) -> Iterator[Any]:
+        """Every record of one Harvest list, page after page through links.next, each page followed by a
+        PageEnd. From `start` (a resume point) the list continues where it stood (checkpoint.py)."""
+        params = {"per_page": PAGE_SIZE, **params}
+        if start is None:
+            yield from self._pages(path, params)
+        elif start.next is None:
+            return  # the listing was complete
+        elif start.page_based:
+            yield from self._resume_page_listing(path, params, start)
+        else:
+            yield from self._resume_cursor_listing(path, params, start)
+
+    def _pages(self, url: str, params: Mapping[str, Any]) -> Iterator[Any]:
+        stream_slice = {"path": url, "params": params}
         yield from self._read_pages(lambda request, response, state, _slice: self._counted_page(response), stream_slice, {})
 
-    def _counted_page(self, response: requests.Response) -> list[dict[str, Any]]:
-        rows = self._page_records(response)
-        self.context.stats.page(self.name, self._body(response), len(rows))
+    def _resume_cursor_listing(self, path: str, params: Mapping[str, Any], start: ListingPosition) -> Iterator[Any]:
+        """A cursor (keyset) link stays valid while records are created or deleted around it. If Harvest
+        no longer accepts it (the record it points after was deleted), the list is read from its start."""
+        pages = self._pages(start.next, params)  # type: ignore[arg-type]
+        try:
+            first = next(pages)
+        except StopIteration:
+            return
+        except (AirbyteTracedException, ParentGone) as error:
+            if isinstance(error, AirbyteTracedException) and error.failure_type == FailureType.config_error:
+                raise
+            self.logger.warning(f"{self.name}: Harvest refused the saved place in {self.endpoint} ({error}); "
+                                "reading that list again from its start.")
+            yield from self._pages(path, params)
+            return
+        yield first
+        yield from pages
+
+    def _resume_page_listing(self, path: str, params: Mapping[str, Any], start: ListingPosition) -> Iterator[Any]:
+        """A page endpoint's rows shift when records before them are created or deleted. The read goes
+        back one page and must meet the last record read before (same id, same updated_at): every record
+        after it is then at or after that page. If it is not met, the list is read again from its start."""
+        before = start.page_before()
+        found = start.last_id is None or before is None
+        for item in self._pages(before or start.next, params):  # type: ignore[arg-type]
+            if not found and item.__class__ is dict and item.get("id") == start.last_id \
+                    and cursor_value(item.get("updated_at")) == start.last_updated_at:
+                found = True
+            yield item
+        if not found:
+            self.logger.warning(f"{self.name}: rows of {self.endpoint} shifted while the sync was stopped; "
+                                "reading that list again from its start so that none is missed.")
+            yield from self._pages(path, params)
+
+    def _counted_page(self, response: requests.Response) -> list[Any]:
+        rows: list[Any] = list(self._page_records(response))  # a copy: the parsed body stays as Harvest sent it
+        body = self._body(response)
+        self.context.stats.page(self.name, body, len(rows))
+        last = rows[-1] if rows and rows[-1].__class__ is dict else {}
+        next_url = (body.get("links") or {}).get("next") if isinstance(body, dict) else None
+        rows.append(PageEnd(ListingPosition(next_url, last.get("id"), cursor_value(last.get("updated_at")))))
         return rows
 
     def _fetch_next_page(self, stream_slice: Optional[Mapping[str, Any]] = None, stream_state: Optional[Mapping[str, Any]] = None,

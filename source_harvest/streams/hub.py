@@ -8,6 +8,9 @@ through; one with several is fetched once, from the oldest `since` any of them n
 a temporary file (memory stays flat however large the account), and replayed to the others, each
 filtering to its own `since`. The spool keeps only the fields the consumers still to come read
 (a derived stream reads the embedded array, the id and updated_at; a per-parent stream the id).
+Checkpoint markers pass through to the consumer that fetches; a replay has none (it makes no
+request). A stream that resumes part-way through its own read (checkpoint.py) reads alone: a
+production that starts part-way is never shared.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import orjson
 
 if TYPE_CHECKING:
     from .base import HarvestStream
+    from .checkpoint import Run
 
 
 def oldest(sinces: list[str | None]) -> str | None:
@@ -73,21 +77,25 @@ class RecordHub:
     def is_planned(self, production: str) -> bool:
         return production in self.plan
 
-    def records(self, stream: HarvestStream, since: str | None, consumer: str) -> Iterator[dict[str, Any]]:
-        """`stream`'s production for `consumer`: fetched, or replayed when another consumer fetched it."""
+    def records(self, stream: HarvestStream, since: str | None, consumer: str, run: Run | None = None) -> Iterator[Any]:
+        """`stream`'s production for `consumer`: fetched, or replayed when another consumer fetched it.
+        `run` is the consumer's own read, which the production starts from and reports progress to."""
+        if run is not None and run.resumed:
+            yield from stream.produce(since, run)
+            return
         consumers = self.plan.get(stream.name, [])
         fetch_since = oldest([c.since for c in consumers]) if consumers else since
         if len(consumers) < 2 or not covers(fetch_since, since):
-            yield from stream.produce(since)
+            yield from stream.produce(since, run)
             return
         spool = self.spools.get(stream.name)
         if spool is not None and spool.complete:
             yield from self._replay(stream.name, spool)
             return
         others = [c for c in consumers if c.name != consumer] or consumers[1:]
-        yield from self._record(stream, fetch_since, len(consumers) - 1, union([c.fields for c in others]))
+        yield from self._record(stream, fetch_since, len(consumers) - 1, union([c.fields for c in others]), run)
 
-    def _record(self, stream: HarvestStream, since: str | None, replays: int, fields: Fields) -> Iterator[dict[str, Any]]:
+    def _record(self, stream: HarvestStream, since: str | None, replays: int, fields: Fields, run: Run | None) -> Iterator[Any]:
         handle, path = tempfile.mkstemp(prefix=f"{stream.name}-", suffix=".jsonl", dir=self.directory)
         old = self.spools.pop(stream.name, None)
         if old is not None:
@@ -95,10 +103,11 @@ class RecordHub:
         spool = Spool(since=since, path=path, replays_left=replays)
         self.spools[stream.name] = spool
         with os.fdopen(handle, "wb") as sink:
-            for record in stream.produce(since):
-                kept = record if fields is None else {k: record[k] for k in fields if k in record}
-                sink.write(orjson.dumps(kept))
-                sink.write(b"\n")
+            for record in stream.produce(since, run):
+                if record.__class__ is dict:
+                    kept = record if fields is None else {k: record[k] for k in fields if k in record}
+                    sink.write(orjson.dumps(kept))
+                    sink.write(b"\n")
                 yield record
         spool.complete = True
 

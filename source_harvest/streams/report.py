@@ -7,6 +7,7 @@ changes: the open window's rows are replaced in place by a deduplicating destina
 answers 400 for a range over 365 days; a calendar year is at most 365 days from first to last day.
 State is the `to` of the last complete window; each sync re-reads the windows that end within
 `reports_lookback_days` of it, and any later ones, because edits to old entries change totals.
+A checkpoint follows every window; a resumed read starts at the first window it had not finished.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from airbyte_cdk.models import SyncMode
 from ..catalog import SNAPSHOT
 from ..constants import REPORT_MAX_RANGE_DAYS
 from .base import HarvestStream
+from .checkpoint import CHECKPOINT, Run
 
 MONTHS_PER_WINDOW = {"month": 1, "quarter": 3, "year": 12}
 REPORT_DATE_FORMAT = "%Y%m%d"  # the docs' examples: from=20170101&to=20171231
@@ -76,20 +78,34 @@ class ReportStream(HarvestStream):
         cutoff = saved - timedelta(days=config.reports_lookback_days)
         return [(start, to) for start, to in windows if to >= cutoff]
 
-    def consume(self, sync_mode: SyncMode, stream_state: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    def consume(self, sync_mode: SyncMode, stream_state: Mapping[str, Any]) -> Iterator[Any]:
         if self.spec.report == SNAPSHOT:
-            yield from self.fetch(self.spec.path, {})
+            yield from (row for row in self.fetch(self.spec.path, {}) if row.__class__ is dict)
             return
-        newest = parse_day(self.saved_cursor(stream_state))
+        run = self.start_run(sync_mode, stream_state)
+        newest = max(filter(None, (parse_day(self.saved_cursor(stream_state)), parse_day(run.newest))), default=None)
+        resume_at = parse_day(run.window)
         today = self.today()
         for start, to in self.windows_to_read(sync_mode, stream_state):
+            if resume_at is not None and start < resume_at:
+                continue  # read before the sync was stopped
             params = {"from": start.strftime(REPORT_DATE_FORMAT), "to": to.strftime(REPORT_DATE_FORMAT)}
             for row in self.fetch(self.spec.path, params):
-                row["from"], row["to"] = start.isoformat(), to.isoformat()
-                yield row
+                if row.__class__ is dict:
+                    row["from"], row["to"] = start.isoformat(), to.isoformat()
+                    yield row
             if to < today and (newest is None or to > newest):
                 newest = to  # complete windows only: the open one is read again next time
-        self._cursor_value = newest.isoformat() if newest else None
+            run.newest = newest.isoformat() if newest else None
+            run.window = (to + timedelta(days=1)).isoformat()
+            yield CHECKPOINT
 
-    def produce(self, since: str | None) -> Iterator[dict[str, Any]]:
+    def first_since(self, sync_mode: SyncMode, stream_state: Mapping[str, Any]) -> str | None:
+        return None  # windows, not updated_since (windows_to_read)
+
+    @staticmethod
+    def cap_cursor(newest: str, started_at: str) -> str:
+        return newest  # the `to` of a complete window: complete before the stream started
+
+    def produce(self, since: str | None, run: Run | None = None) -> Iterator[Any]:
         raise NotImplementedError("reports are read window by window in consume()")

@@ -1,0 +1,1 @@
+"""Project tooling that make runs (lock file, audit); not part of the connector package."""
