@@ -10,6 +10,7 @@ import logging
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import jsonschema
 import pytest
 import requests_mock as requests_mock_module
 from airbyte_cdk.models import AuthFlowType, ConnectorSpecificationSerializer
@@ -109,3 +110,54 @@ def test_code_exchange_is_harvests_documented_token_request(spec: dict[str, Any]
         "redirect_uri": [REDIRECT_URI],
     }
     assert "client_secret" not in urlsplit(request.url).query  # in the body, never in a URL that gets logged
+
+
+# Airbyte's spec conventions (docs.airbyte.com, connector specification reference and acceptance tests).
+
+def values_of(node: Any, key: str) -> list[Any]:
+    """Every value held under `key` anywhere in a JSON document (objects inside lists included)."""
+    if isinstance(node, dict):
+        return [value for name, child in node.items() for value in ([child] if name == key else []) + values_of(child, key)]
+    if isinstance(node, list):
+        return [value for child in node for value in values_of(child, key)]
+    return []
+
+
+def test_values_of_finds_nested_keys() -> None:
+    document = {"a": {"additionalProperties": False, "b": [{"additionalProperties": True}, {"c": {"additionalProperties": 1}}]}}
+    assert values_of(document, "additionalProperties") == [False, True, 1]
+
+
+def test_oauth_is_the_first_credentials_option(spec: dict[str, Any]) -> None:
+    """With advanced_auth, Airbyte's UI opens on the first option; it must be the one the OAuth flow fills."""
+    first = spec["connectionSpecification"]["properties"]["credentials"]["oneOf"][0]
+    assert first is oauth_option(spec)
+
+
+def test_additional_properties_is_never_false_in_the_spec(spec: dict[str, Any]) -> None:
+    """additionalProperties: false would make a config invalid once a field it holds leaves the spec."""
+    assert all(value is True for value in values_of(spec, "additionalProperties"))
+
+
+@pytest.mark.parametrize("options_reversed", [False, True], ids=["spec order", "reversed"])
+def test_token_and_oauth_configs_parse_whatever_the_order_of_the_options(spec: dict[str, Any], options_reversed: bool) -> None:
+    """A config names its option by auth_type; which option the spec lists first changes nothing for it."""
+    options = spec["connectionSpecification"]["properties"]["credentials"]["oneOf"]
+    for option in reversed(options) if options_reversed else options:
+        auth_type = option["properties"]["auth_type"]["const"]
+        credentials = {"auth_type": auth_type} | {key: f"value-of-{key}" for key in option["required"] if key != "auth_type"}
+        config = {"account_id": "1", "credentials": credentials}
+        jsonschema.validate(config, spec["connectionSpecification"])
+        parsed = parse_config(config)
+        assert parsed.auth_type == auth_type
+        assert parsed.api_token == ("value-of-api_token" if auth_type == "Token" else "")
+    assert [option["properties"]["auth_type"]["const"] for option in options] == ["Client", "Token"]
+
+
+def test_a_config_saved_before_oauth_came_first_still_validates_and_parses(spec: dict[str, Any]) -> None:
+    """A Token config as 0.1.0 wrote it, rate_limit included: the same object is valid and means the same."""
+    saved = {"account_id": "123", "credentials": {"auth_type": "Token", "api_token": "pt-1"},
+             "replication_start_date": "2024-01-01T00:00:00Z", "rate_limit": {"requests": 50, "period_seconds": 15}}
+    jsonschema.validate(saved, spec["connectionSpecification"])
+    parsed = parse_config(saved)
+    assert (parsed.auth_type, parsed.api_token, parsed.rate_limit.requests) == ("Token", "pt-1", 50)
