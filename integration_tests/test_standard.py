@@ -1,65 +1,108 @@
 """Airbyte's standard tests (spec, check, discover, basic and full-refresh read) against the sandbox.
 
-acceptance-test-config.yml lists the configs; they point at the sandbox on the fixed port of
-integration_tests/config.json (the one place it is written), which the fixture below serves for the
-module. The image tests of the suite (marker image_tests) are deselected in pytest.ini:
+The CDK's suite reads acceptance-test-config.yml, the file Airbyte's acceptance tests (CAT) read, and
+runs one scenario per config it names; its configs point at the sandbox account of
+standard_account.py on the fixed port of integration_tests/config.json, which the fixture below
+serves for the module. The yaml also holds what only CAT reads (expected records, the incremental
+and future-state tests, connector attributes and documentation): the CDK would reject the basic_read
+key `expect_records`, so it gets the file without it (CAT_ONLY_KEYS), and test_acceptance.py checks
+all of those. The image tests of the suite (marker image_tests) are deselected in pytest.ini:
 test_docker_image.py tests the image.
 """
 
 from __future__ import annotations
 
-import json
+import copy
 from pathlib import Path
 from typing import Any, Iterable
-from urllib.parse import urlsplit
 
 import pytest
+from airbyte_cdk.test.models.scenario import SCENARIO_SECTIONS, entry_key_problems
 from airbyte_cdk.test.standard_tests import SourceTestSuiteBase
+from boltons.typeutils import classproperty
 
 from integration_tests.sandbox import Sandbox
+from integration_tests.standard_account import acceptance_test_config, load, running_sandbox
 from source_harvest import SourceHarvest
 from source_harvest.catalog import STREAMS
 
+# Keys of a section's entries that CAT reads and the CDK's suite rejects (it fails collection on a key
+# it does not read), with where the check they configure runs instead.
+CAT_ONLY_KEYS = {
+    "basic_read": {"expect_records": "test_acceptance.py compares a basic read with expected_records.jsonl"},
+}
+
 pytest_plugins = ["airbyte_cdk.test.standard_tests.pytest_hooks"]
 
-HERE = Path(__file__).resolve().parent
-# The sandbox account whose ids and tokens the config files hold; change them together.
-SEED = 7
-SCALE = 0.02
-ANCHOR = "2026-06-30"
-TIME_SCALE = 0.01  # Harvest's 15 s rate window becomes 0.15 s, as the configs' rate_limit says
 
-
-def load(name: str) -> dict[str, Any]:
-    return json.loads((HERE / name).read_text())
-
-
-def configured_port() -> int:
-    port = urlsplit(load("config.json")["api_url"]).port
-    assert port, "integration_tests/config.json must name an explicit sandbox port in api_url"
-    return port
+def config_for_the_cdk() -> dict[str, Any]:
+    """acceptance-test-config.yml without the CAT_ONLY_KEYS."""
+    config = copy.deepcopy(acceptance_test_config())
+    for section, keys in CAT_ONLY_KEYS.items():
+        for entry in config["acceptance_tests"][section]["tests"]:
+            for key in keys:
+                entry.pop(key, None)
+    return config
 
 
 @pytest.fixture(scope="module", autouse=True)
 def sandbox() -> Iterable[Sandbox]:
-    port = configured_port()
-    box = Sandbox(seed=SEED, scale=SCALE, anchor=ANCHOR, time_scale=TIME_SCALE, port=port)
     try:
-        box.start()
-    except OSError as error:
-        pytest.fail(f"the standard tests need 127.0.0.1:{port} (the port of integration_tests/config.json), which is taken: {error}")
-    yield box
-    box.stop()
+        with running_sandbox() as box:
+            yield box
+    except RuntimeError as error:
+        pytest.fail(str(error))
 
 
 class TestStandard(SourceTestSuiteBase):
     connector = SourceHarvest
+
+    @classproperty
+    def acceptance_test_config(cls) -> Any:  # noqa: N805 - a class property, as in the CDK
+        return config_for_the_cdk()
 
     @pytest.fixture(autouse=True)
     def _refuse_cdk_image_tests(self, request: pytest.FixtureRequest) -> None:
         # Reached only when a command-line -m replaced pytest.ini's "not image_tests".
         if request.node.get_closest_marker("image_tests"):
             pytest.skip("the CDK's image tests need GitHub and Docker Hub; test_docker_image.py tests the image")
+
+
+def named_configs(config: dict[str, Any]) -> dict[str, set[str]]:
+    """config_path -> the sections of the yaml that name it."""
+    named: dict[str, set[str]] = {}
+    for section, tests in config["acceptance_tests"].items():
+        for entry in tests.get("tests") or ():
+            named.setdefault(entry["config_path"], set()).add(section)
+    return named
+
+
+def test_the_cdk_suite_runs_a_scenario_for_every_config_the_yaml_names() -> None:
+    """Every config of every section, incremental and connector_* included (which the CDK does not
+    collect), is one of the suite's scenarios, and runs the commands of the sections it collects."""
+    scenarios = {str(scenario.config_path): scenario for scenario in TestStandard.get_scenarios()}
+    named = named_configs(acceptance_test_config())
+    assert set(named) == set(scenarios)
+    for path, sections in named.items():
+        collected = sections & set(SCENARIO_SECTIONS)
+        assert set(scenarios[path].sections) == collected, path
+    assert scenarios["integration_tests/config.json"].runs("check", "discover", "read")
+    # basic_read without a catalog and full_refresh with one: the CDK reads every discovered stream.
+    assert scenarios["integration_tests/config.json"].configured_catalog_path is None
+
+
+def test_the_cdk_gets_the_yaml_less_the_cat_only_keys_which_it_would_reject() -> None:
+    original, given = acceptance_test_config(), config_for_the_cdk()
+    for section, keys in CAT_ONLY_KEYS.items():
+        entries = original["acceptance_tests"][section]["tests"]
+        for key in keys:
+            assert any(key in entry for entry in entries), f"no {section} entry sets {key}: drop it from CAT_ONLY_KEYS"
+        for entry in entries:
+            assert entry_key_problems(entry, (section,)), "the CDK accepts this entry as it is: CAT_ONLY_KEYS is not needed"
+            for key in keys:
+                entry.pop(key, None)
+            assert entry_key_problems(entry, (section,)) == []
+    assert given == original
 
 
 def test_the_configs_hold_the_sandbox_account(sandbox: Sandbox) -> None:
@@ -76,3 +119,8 @@ def test_the_configs_hold_the_sandbox_account(sandbox: Sandbox) -> None:
 def test_the_configured_catalog_reads_every_stream() -> None:
     names = [entry["stream"]["name"] for entry in load("configured_catalog.json")["streams"]]
     assert names == [spec.name for spec in STREAMS]
+
+
+def test_config_paths_are_files_of_the_repository() -> None:
+    root = Path(__file__).resolve().parent.parent
+    assert all((root / path).is_file() for path in named_configs(acceptance_test_config()))
