@@ -88,16 +88,19 @@ def render_jsonl(lines: Iterable[dict[str, Any]]) -> str:
     return "".join(json.dumps(line, sort_keys=True) + "\n" for line in lines)
 
 
-def generated_files() -> dict[Path, str]:
-    """Each file's content as it must be committed; the basic read runs against the account on the
-    configs' port (which must be free)."""
-    with running_sandbox(), tempfile.TemporaryDirectory() as directory:
-        streams, run = basic_read(Connector(Path(directory), load("config.json")))
+def files_from(streams: list[dict[str, Any]], run: Run) -> dict[Path, str]:
+    """Each file's content as it must be committed, given a basic read of the account."""
     return {
         EXPECTED_RECORDS: render_jsonl(expected_records(streams, run)),
         INCREMENTAL_CATALOG: render_json(incremental_catalog()),
         ABNORMAL_STATE: render_json(abnormal_state()),
     }
+
+
+def generated_files() -> dict[Path, str]:
+    """files_from a basic read of the account, served on the configs' port (which must be free)."""
+    with running_sandbox(), tempfile.TemporaryDirectory() as directory:
+        return files_from(*basic_read(Connector(Path(directory), load("config.json"))))
 
 
 def stale_files(files: dict[Path, str]) -> list[str]:
