@@ -16,6 +16,7 @@ Spec conventions (OAuth first, additionalProperties) are in unit_tests/test_spec
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta, timezone
@@ -24,6 +25,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from markdown_it import MarkdownIt
 
 from integration_tests.conftest import Run, show
 from integration_tests.expected_records import (
@@ -359,3 +361,129 @@ def test_metadata_allowed_hosts_cover_every_host_the_connector_calls_by_default(
     oauth = raw["advanced_auth"]["oauth_config_specification"]["oauth_connector_input_specification"]
     called = {urlsplit(url).hostname for url in (*defaults, oauth["consent_url"], oauth["access_token_url"])}
     assert called <= set(hosts)
+
+
+# --- connector documentation ---------------------------------------------------------------------
+# Airbyte's connector page template: its headings in order (True: required), where a connector's
+# own headings may go (CONNECTOR_SPECIFIC), and the lines it prescribes under some of them.
+
+CONNECTOR_DOC = ROOT / "docs" / "harvest.md"
+CONNECTOR_SPECIFIC = "<headings of the connector's own>"
+TEMPLATE_HEADINGS = (
+    ("{name}", True), ("Prerequisites", True), ("Setup guide", True), ("Set up {name}", True),
+    ("For Airbyte Cloud:", False), ("For Airbyte Open Source:", False),
+    ("Set up the {name} connector in Airbyte", False), ("For Airbyte Cloud:", False), ("For Airbyte Open Source:", False),
+    ("Supported sync modes", True), ("Supported Streams", True), (CONNECTOR_SPECIFIC, False),
+    ("Performance considerations", False), ("Data type map", False), ("Troubleshooting", False), ("Tutorials", False),
+    ("Changelog", True),
+)
+LINK_TARGET = "(…)"  # any link target: the template leaves it to the connector
+TEMPLATE_LINES = {
+    "{name}": ["", "<HideInUI>", "", f"This page contains the setup guide and reference information for the [{{name}}]{LINK_TARGET} source connector.",
+               "", "</HideInUI>"],
+    "Supported sync modes": ["", "The {name} source connector supports the following "
+                                 "[sync modes](https://docs.airbyte.com/cloud/core-concepts/#connection-sync-modes):"],
+}
+CREDENTIALS_WORDS = ("account", "auth", "credentials", "access")
+
+
+def connector_name() -> str:
+    return yaml.safe_load((ROOT / "metadata.yaml").read_text(encoding="utf-8"))["data"]["name"]
+
+
+def doc_headings(text: str) -> list[tuple[str, int]]:
+    """(heading, index of the line after it) for every heading of any level, a "Step N: " prefix dropped."""
+    tokens = MarkdownIt("commonmark").parse(text)
+    found = []
+    for opening, inline in zip(tokens, tokens[1:], strict=False):
+        if opening.type == "heading_open" and opening.map:
+            found.append((re.sub(r"^Step \d+: ", "", inline.content), opening.map[1]))
+    return found
+
+
+def heading_problems(headings: list[str], name: str) -> list[str]:
+    """Where the headings leave the template: a heading out of place, or a required one missing.
+    Optional template headings may be left out; the connector's own headings go after Supported
+    Streams; nothing after Changelog is checked."""
+    template = [(heading.format(name=name), required) for heading, required in TEMPLATE_HEADINGS]
+    names = {heading for heading, _ in template}
+    position = 0
+    for heading in headings:
+        while position < len(template):
+            slot, required = template[position]
+            if slot == heading:
+                position += 1
+                break
+            if slot == CONNECTOR_SPECIFIC and heading not in names:
+                break
+            if required:
+                return [f"'{heading}' where the template has '{slot}'"]
+            position += 1
+        if position == len(template):
+            break
+    return [f"'{slot}' is missing" for slot, required in template[position:] if required]
+
+
+def section_lines(text: str, heading: str) -> list[str]:
+    """The lines between `heading` and the next heading."""
+    headings = doc_headings(text)
+    lines = text.splitlines()
+    starts = [start for found, start in headings if found == heading]
+    assert starts, f"no heading {heading!r}"
+    following = [start - 1 for _, start in headings if start > starts[0]]
+    return lines[starts[0]:min(following, default=len(lines))]
+
+
+def template_line_problems(text: str, name: str) -> list[str]:
+    problems = []
+    for heading, template in TEMPLATE_LINES.items():
+        heading = heading.format(name=name)
+        if heading not in {found for found, _ in doc_headings(text)}:
+            continue
+        for line, expected in zip(section_lines(text, heading), template, strict=False):
+            pattern = re.escape(expected.format(name=name)).replace(re.escape(LINK_TARGET), r"\([^)]*\)")
+            if not re.fullmatch(pattern, line):
+                problems.append(f"under '{heading}': {line!r}, where the template has {expected.format(name=name)!r}")
+    return problems
+
+
+def test_heading_rule_finds_missing_misplaced_and_misspelt_headings() -> None:
+    good = ["X", "Prerequisites", "Setup guide", "Set up X", "Set up the X connector in Airbyte", "Supported sync modes",
+            "Supported Streams", "Limits", "Notes", "Troubleshooting", "Changelog", "Anything"]
+    assert heading_problems(good, "X") == []
+    assert heading_problems([h for h in good if h != "Setup guide"], "X") != []
+    assert heading_problems(["X", "Prerequisites", "Limits", *good[2:]], "X") != []
+    assert heading_problems([h.replace("Streams", "streams") for h in good], "X") != []
+    assert heading_problems(good[:-2], "X") == ["'Changelog' is missing"]
+    assert heading_problems([*good[:-2], "Notes", *good[-2:]], "X") != []  # own headings only before the template's last ones
+
+
+def test_template_line_rule_finds_a_changed_line() -> None:
+    page = ("# X\n\n<HideInUI>\n\nThis page contains the setup guide and reference information for the [X](a.md) source connector.\n\n"
+            "</HideInUI>\n\n## Supported sync modes\n\nThe X source connector supports the following "
+            "[sync modes](https://docs.airbyte.com/cloud/core-concepts/#connection-sync-modes):\n")
+    assert template_line_problems(page, "X") == []
+    assert template_line_problems(page.replace("reference information", "information"), "X") != []
+    assert template_line_problems(page.replace("source connector supports", "connector supports"), "X") != []
+
+
+def test_documentation_headings_follow_airbytes_template() -> None:
+    text = CONNECTOR_DOC.read_text(encoding="utf-8")
+    assert heading_problems([heading for heading, _ in doc_headings(text)], connector_name()) == []
+
+
+def test_documentation_keeps_the_template_lines() -> None:
+    assert template_line_problems(CONNECTOR_DOC.read_text(encoding="utf-8"), connector_name()) == []
+
+
+def test_prerequisites_name_every_required_field_and_the_credentials() -> None:
+    spec = yaml.safe_load((ROOT / "source_harvest" / "spec.yaml").read_text(encoding="utf-8"))["connectionSpecification"]
+    prerequisites = "\n".join(section_lines(CONNECTOR_DOC.read_text(encoding="utf-8"), "Prerequisites")).lower()
+    titles = [spec["properties"][field]["title"].lower() for field in spec["required"] if field != "credentials"]
+    assert [title for title in titles if title not in prerequisites] == []
+    assert "credentials" not in spec["required"] or any(word in prerequisites for word in CREDENTIALS_WORDS)
+
+
+def test_documentation_ends_with_a_changelog_of_versions() -> None:
+    lines = section_lines(CONNECTOR_DOC.read_text(encoding="utf-8"), "Changelog")
+    assert any(line.startswith("| 0.1.0 |") for line in lines)  # unit_tests/test_docs.py checks it against CHANGELOG.md

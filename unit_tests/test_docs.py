@@ -27,7 +27,7 @@ PAGES = (README, *sorted(DOCS.glob("*.md")))
 CONNECTOR_DOC = DOCS / "harvest.md"
 CONNECTOR_DOC_URL = "https://github.com/source-harvest/source-harvest/blob/main/docs/harvest.md"
 # Airbyte's connector pages, in this order (docs.airbyte.com/integrations/sources/<name>).
-CONNECTOR_DOC_SECTIONS = ["Prerequisites", "Set up in Airbyte", "Supported sync modes", "Supported streams",
+CONNECTOR_DOC_SECTIONS = ["Prerequisites", "Setup guide", "Supported sync modes", "Supported Streams",
                           "Limitations", "Changelog"]
 MARKDOWN = MarkdownIt("commonmark").enable("table")
 
@@ -170,7 +170,7 @@ def test_spec_and_metadata_point_at_the_connector_doc() -> None:
 
 
 def test_connector_doc_lists_every_stream_with_its_cursor() -> None:
-    listed = [(row[0], row[2]) for row in table_rows(CONNECTOR_DOC, "Supported streams")]
+    listed = [(row[0], row[2]) for row in table_rows(CONNECTOR_DOC, "Supported Streams")]
     assert [name for name, _ in listed] == [spec.name for spec in STREAMS]
     for (name, cursor), spec in zip(listed, STREAMS, strict=True):
         assert cursor == spec.cursor if spec.cursor else cursor.startswith("— (full refresh"), name
