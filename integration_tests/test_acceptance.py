@@ -230,6 +230,20 @@ def test_basic_read_returns_records_of_every_stream_without_extra_columns(full_r
     assert {name: columns for name, columns in extra.items() if columns} == {}
 
 
+def test_basic_read_states_and_primary_keys_are_as_cat_validates_them(full_read: tuple[list[dict[str, Any]], Run]) -> None:
+    """CAT's validate_state_messages and validate_primary_keys_data_type (both on by default): every
+    stream emits per-stream STATE messages with sourceStats, and no primary key is an object, an
+    array, or null in all its parts."""
+    streams, run = full_read
+    states = [message["state"] for message in run.messages if message["type"] == "STATE"]
+    assert all(state["type"] == "STREAM" and "recordCount" in state.get("sourceStats", {}) for state in states)
+    assert {state["stream"]["stream_descriptor"]["name"] for state in states} == {stream["name"] for stream in streams}
+    for stream in streams:
+        for data in run.records[stream["name"]]:
+            key = primary_key(stream, data)
+            assert not any(isinstance(part, (dict, list)) for part in key) and any(part is not None for part in key), stream["name"]
+
+
 def test_full_refresh_sequential_reads_deliver_the_same_records(connector: Connector) -> None:
     catalog = load(only_entry("full_refresh")["configured_catalog_path"])
     first, second = connector.read_catalog(catalog), connector.read_catalog(catalog)
