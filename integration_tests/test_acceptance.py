@@ -156,14 +156,15 @@ def full_read(connector: Connector) -> tuple[list[dict[str, Any]], Run]:
     return basic_read(connector)
 
 
-def primary_key(stream: dict[str, Any], data: dict[str, Any]) -> tuple[Any, ...]:
-    return tuple(data.get(path[0]) if len(path) == 1 else _dig(data, path) for path in stream["source_defined_primary_key"])
-
-
-def _dig(data: Any, path: list[str]) -> Any:
+def field_at(data: Any, path: list[str]) -> Any:
     for key in path:
         data = data.get(key) if isinstance(data, dict) else None
     return data
+
+
+def primary_key(stream: dict[str, Any], data: dict[str, Any]) -> tuple[Any, ...]:
+    """A record's key: the value at each path of the stream's source-defined primary key."""
+    return tuple(field_at(data, path) for path in stream["source_defined_primary_key"])
 
 
 def expected_record_problems(expected: Iterable[dict[str, Any]], actual: dict[str, list[dict[str, Any]]],
