@@ -41,6 +41,7 @@ class StreamSpec:
     # record itself; otherwise ("invoices/{invoice_id}") the parent, whose deletion takes its rows along.
     # The other placeholder names a field kept in state next to each id.
     deletes: str | None = None
+    text_ids: bool = False  # tombstones: the row id is a string in Harvest (external references)
 
 
 STREAMS: tuple[StreamSpec, ...] = (
@@ -50,7 +51,7 @@ STREAMS: tuple[StreamSpec, ...] = (
     StreamSpec("users", "users", permission=MANAGER, deletes="users/{id}"),
     StreamSpec("roles", "roles", server_filter=False, deletes="roles/{id}"),  # /roles has no updated_since
     StreamSpec("user_roles", parent="roles", embedded="user_ids", element_id_as="user_id",
-               parent_key="role_id", primary_key=("user_id", "role_id"), cursor="role_updated_at"),
+               parent_key="role_id", primary_key=("user_id", "role_id"), cursor="role_updated_at", deletes="roles/{role_id}"),
     # Rates have no updated_since and no change signal on the user: every user, every sync.
     StreamSpec("billable_rates", "users/{parent_id}/billable_rates", parent="users", parent_key="user_id",
                every_parent=True, server_filter=False),
@@ -81,7 +82,7 @@ STREAMS: tuple[StreamSpec, ...] = (
     StreamSpec("time_entry_external_reference", parent="time_entries", embedded="external_reference",
                element_id_as="external_reference_id", parent_key="time_entry_id",
                primary_key=("time_entry_id", "external_reference_id"), cursor="time_entry_updated_at",
-               permission=MEMBER),
+               permission=MEMBER, deletes="time_entries/{time_entry_id}", text_ids=True),
     StreamSpec("external_reference", parent="time_entries", embedded="external_reference", distinct=True,
                cursor="time_entry_updated_at", permission=MEMBER),
     StreamSpec("expenses", "expenses", permission=MEMBER, deletes="expenses/{id}",

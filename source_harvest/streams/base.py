@@ -72,6 +72,10 @@ class HarvestStream(ResumableStream):
         since = run.since
         tracker = self.prepare_deletes(sync_mode, stream_state)
         listing = tracker is not None and tracker.sweeping and not tracker.follows_parent
+        # The backstop of a sweep: a row never delivered (a page shift hid it, shift.py) is delivered
+        # whatever its updated_at, from the start date on.
+        backstop = tracker is not None and tracker.sweeping
+        start = self.context.config.start.strftime(DATETIME_FORMAT)
         cursor = self.spec.cursor
         newest = max(filter(None, (self.saved_cursor(stream_state), run.newest)), default=None)
         finished = run.resumed and run.listing is not None and run.listing.next is None  # only tombstones were left
@@ -95,7 +99,8 @@ class HarvestStream(ResumableStream):
                 tracker.listed_record(record.get("id"))  # type: ignore[union-attr]
             if cursor:
                 value = cursor_value(record.get(cursor))
-                if since is not None and value is not None and value < since:
+                if since is not None and value is not None and value < since and not (
+                        backstop and value >= start and tracker.never_delivered(record)):  # type: ignore[union-attr]
                     continue  # older than this stream needs (endpoint shared, or no server filter)
                 if value is not None and (newest is None or value > newest):
                     newest = value

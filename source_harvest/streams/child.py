@@ -25,6 +25,13 @@ class ChildStream(HarvestStream):
     def parent_fields(self) -> frozenset[str]:
         return frozenset({self.spec.parent_id_field, "updated_at"})
 
+    def parent_never_delivered(self, parent_record: dict[str, Any]) -> bool:
+        """During a sweep, a parent its own stream never delivered (a page shift hid it): its rows may
+        never have been read either, so its list is read whatever its updated_at (the sweep's backstop).
+        Known when the parent stream is selected with tombstones on."""
+        parent = self.context.streams[self.spec.parent].tracker  # type: ignore[index]
+        return self.sweeping and parent is not None and parent.never_delivered(parent_record)
+
     def produce(self, since: str | None, run: Run | None = None) -> Iterator[Any]:
         spec = self.spec
         parent = self.context.streams[spec.parent]  # type: ignore[index]
@@ -45,7 +52,7 @@ class ChildStream(HarvestStream):
                 tracker.listed_record(parent_record.get(spec.parent_id_field))
             if parent_since is not None:
                 changed = cursor_value(parent_record.get("updated_at"))
-                if changed is not None and changed < parent_since:
+                if changed is not None and changed < parent_since and not self.parent_never_delivered(parent_record):
                     continue
             parent_id = parent_record.get(spec.parent_id_field)
             if not isinstance(parent_id, int) or parent_id < 0 or parent_id in done:

@@ -34,7 +34,7 @@ class DerivedStream(HarvestStream):
                 elements = [elements]
             if tracker is not None:  # a parent record carries all of its rows
                 tracker.listed_record(parent_record.get("id"))
-                yield from tracker.parent_read(parent_record.get("id"), (e.get("id") for e in elements or () if isinstance(e, dict)))
+                yield from tracker.parent_read(parent_record.get("id"), (e.get("id") if isinstance(e, dict) else e for e in elements or ()))
             for element in elements or ():
                 row = self._row(element, parent_record)
                 if spec.distinct:

@@ -26,6 +26,7 @@ from ..errors import PARSED_BODY_ATTRIBUTE, HarvestErrorHandler, RetryAfterBacko
 from ..network import use_adapter
 from .checkpoint import ListingPosition, PageEnd
 from .context import SyncContext, cursor_value
+from .shift import ShiftWatch, page_number, page_url, row_ids
 
 HTTP_FORBIDDEN = 403
 HTTP_NOT_FOUND = 404
@@ -171,7 +172,8 @@ class HarvestHttpStream(HttpStream):
 
     def _pages(self, url: str, params: Mapping[str, Any]) -> Iterator[Any]:
         stream_slice = {"path": url, "params": params}
-        yield from self._read_pages(lambda request, response, state, _slice: self._counted_page(response), stream_slice, {})
+        watch = ShiftWatch()
+        yield from self._read_pages(lambda request, response, state, _slice: self._counted_page(request, response, watch), stream_slice, {})
 
     def _resume_cursor_listing(self, path: str, params: Mapping[str, Any], start: ListingPosition) -> Iterator[Any]:
         """A cursor (keyset) link stays valid while records are created or deleted around it. If Harvest
@@ -207,13 +209,41 @@ class HarvestHttpStream(HttpStream):
                                 "reading that list again from its start so that none is missed.")
             yield from self._pages(path, params)
 
-    def _counted_page(self, response: requests.Response) -> list[Any]:
+    def _counted_page(self, request: requests.PreparedRequest, response: requests.Response, watch: ShiftWatch) -> list[Any]:
         rows: list[Any] = list(self._page_records(response))  # a copy: the parsed body stays as Harvest sent it
         body = self._body(response)
         self.context.stats.page(self.name, body, len(rows))
         last = rows[-1] if rows and rows[-1].__class__ is dict else {}
         next_url = (body.get("links") or {}).get("next") if isinstance(body, dict) else None
+        url = request.url or ""
+        total = body.get("total_entries") if isinstance(body, dict) else None
+        previous_total = watch.total
+        number = watch.page_to_reread(page_number(url), total, row_ids(rows))
+        if number is not None:
+            # Before the page's end: its checkpoint must not pass rows that crossed into pages already read.
+            rows.extend(self._reread_moved_rows(url, number, watch, previous_total, total))
         rows.append(PageEnd(ListingPosition(next_url, last.get("id"), cursor_value(last.get("updated_at")))))
+        return rows
+
+    def _reread_moved_rows(self, url: str, number: int, watch: ShiftWatch, before: Any, now: Any) -> list[Any]:
+        """Rows moved while the list was read (shift.py): the pages before this one, read again from
+        `number` back until one holds a row of the page read before this one."""
+        rows: list[Any] = []
+        first = number
+        while True:
+            response = self._get_single(page_url(url, number))
+            if response.status_code == HTTP_NOT_FOUND:
+                raise ParentGone(response.request.path_url if response.request else "")
+            page = self._page_records(response)
+            self.context.stats.page(self.name, self._body(response), len(page))
+            self.context.stats[self.name].rereads += 1
+            rows.extend(page)
+            if number == 1 or watch.found_anchor(page):
+                break
+            number -= 1
+        self.logger.info(f"{self.name}: rows of {self.endpoint} moved while it was read (total_entries {before} -> {now}); "
+                         f"read page{'s' if first != number else ''} {first}{f'..{number}' if first != number else ''} again "
+                         "so that no row that crossed a page boundary is missed.")
         return rows
 
     def _fetch_next_page(self, stream_slice: Optional[Mapping[str, Any]] = None, stream_state: Optional[Mapping[str, Any]] = None,
