@@ -87,3 +87,68 @@ def test_a_text_id_survives_in_state_to_tombstone_its_row(sandbox: Sandbox, tmp_
     assert (entry["id"], text_id) in fold("time_entry_external_reference", [first])
     tombstoned = [r for r in second.records["time_entry_external_reference"] if DELETED_AT in r]
     assert [(r["time_entry_id"], r["external_reference_id"]) for r in tombstoned] == [(entry["id"], text_id)]
+
+
+def project_assignment_keys(sandbox: Sandbox) -> set[tuple[Any, ...]]:
+    return {(a["id"],) for a in sandbox.records("project_assignments")}
+
+
+def project_assignment_tasks(sandbox: Sandbox) -> dict[tuple[Any, ...], str]:
+    """(user_id, task assignment id) -> that task assignment's updated_at, as user_project_tasks must hold."""
+    return {(a["_parent_id"], t["id"]): t["updated_at"] for a in sandbox.records("project_assignments") for t in a["task_assignments"]}
+
+
+def latest(stream: str, runs: Iterable[Run], column: str) -> dict[tuple[Any, ...], Any]:
+    columns = STREAMS_BY_NAME[stream].primary_key
+    table: dict[tuple[Any, ...], Any] = {}
+    for run in runs:
+        for row in run.records.get(stream, []):
+            key = tuple(row[c] for c in columns)
+            if DELETED_AT in row:
+                table.pop(key, None)
+            else:
+                table[key] = row[column]
+    return table
+
+
+USER_PROJECT_STREAMS = ["project_tasks", "project_users", "user_projects", "user_project_tasks"]
+
+
+def test_user_projects_and_their_tasks_follow_deleted_user_assignments(sandbox: Sandbox, tmp_path: Path) -> None:
+    assignments = sandbox.records("user_assignments")
+    per_user: dict[int, list[dict[str, Any]]] = {}
+    for a in assignments:
+        per_user.setdefault(a["user"]["id"], []).append(a)
+    users = [rows for rows in per_user.values() if len(rows) >= 2]
+    several, lone = users[0], users[1]
+
+    def change() -> None:
+        sandbox.delete("user_assignments", several[0]["id"])  # the user keeps other assignments
+        for assignment in lone:  # the user has none left
+            sandbox.delete("user_assignments", assignment["id"])
+
+    first, second = sync_twice(sandbox, tmp_path, USER_PROJECT_STREAMS, change)
+    assert {(several[0]["id"],), (lone[0]["id"],)} <= fold("user_projects", [first])
+    assert fold("user_projects", [first, second]) == project_assignment_keys(sandbox)
+    assert fold("user_project_tasks", [first, second]) == set(project_assignment_tasks(sandbox))
+
+
+def test_user_project_tasks_follow_task_assignments_created_changed_and_deleted(sandbox: Sandbox, tmp_path: Path) -> None:
+    by_project: dict[int, list[dict[str, Any]]] = {}
+    for ta in sandbox.records("task_assignments"):
+        by_project.setdefault(ta["project"]["id"], []).append(ta)
+    staffed = {a["project"]["id"] for a in sandbox.records("user_assignments")}
+    projects = [p for p, rows in by_project.items() if p in staffed and len(rows) >= 2]
+    changed, deleted = by_project[projects[0]][0], by_project[projects[1]][0]
+    used = {ta["task"]["id"] for ta in by_project[projects[0]]}
+    new_task = next(t for t in sandbox.records("tasks") if t["id"] not in used)
+
+    def change() -> None:
+        sandbox.update("task_assignments", changed["id"], {"billable": not changed["billable"]})
+        sandbox.create("task_assignments", {"_parent_id": projects[0], "task_id": new_task["id"]})
+        sandbox.delete("task_assignments", deleted["id"])
+
+    first, second = sync_twice(sandbox, tmp_path, USER_PROJECT_STREAMS, change)
+    truth = project_assignment_tasks(sandbox)
+    assert latest("user_project_tasks", [first, second], "updated_at") == truth  # no row missing, left behind or stale
+    assert any(key[1] == changed["id"] for key in truth)

@@ -42,6 +42,9 @@ class StreamSpec:
     # The other placeholder names a field kept in state next to each id.
     deletes: str | None = None
     text_ids: bool = False  # tombstones: the row id is a string in Harvest (external references)
+    sweep_reads_parents: bool = False  # per-parent: a sweep re-reads every parent's list (no other deletion signal)
+    embeds: str | None = None  # per-parent: stream whose rows these records embed; a change there re-reads holders
+    holders: str | None = None  # the list naming the parents that hold an embedded row, by a column of that row
 
 
 STREAMS: tuple[StreamSpec, ...] = (
@@ -65,15 +68,20 @@ STREAMS: tuple[StreamSpec, ...] = (
     StreamSpec("project_users", "user_assignments", data_key="user_assignments",
                flat=(("project_id", "project.id"), ("user_id", "user.id")), permission=MANAGER,
                deletes="projects/{project_id}/user_assignments/{id}"),
-    # A user's updated_at need not move when they are assigned; /user_assignments says who changed.
+    # A user's updated_at need not move when they are assigned; /user_assignments says who changed. A
+    # deleted assignment shows nowhere: a sweep re-reads every user's list. Each assignment embeds its
+    # project's task assignments: /task_assignments?updated_since says which projects' changed.
     StreamSpec("user_projects", "users/{parent_id}/project_assignments", data_key="project_assignments",
                parent="project_users", parent_id_field="user_id", parent_key="user_id",
-               flat=(("client_id", "client.id"), ("project_id", "project.id")), permission=MANAGER),
+               flat=(("client_id", "client.id"), ("project_id", "project.id")), permission=MANAGER,
+               deletes="users/{user_id}", sweep_reads_parents=True,
+               embeds="project_tasks", holders="projects/{project_id}/user_assignments"),
     StreamSpec("user_project_tasks", parent="user_projects", embedded="task_assignments",
                element_id_as="project_task_id", primary_key=("user_id", "project_task_id"),
                parent_columns=(("user_id", "user_id"), ("project_id", "project_id"),
                                ("project_assignment_id", "id")),
-               flat=(("task_id", "task.id"),), cursor="user_project_updated_at", permission=MANAGER),
+               flat=(("task_id", "task.id"),), cursor="user_project_updated_at", permission=MANAGER,
+               deletes="users/{user_id}"),
     StreamSpec("time_entries", "time_entries", permission=MEMBER, deletes="time_entries/{id}",
                flat=(("client_id", "client.id"), ("invoice_id", "invoice.id"), ("project_id", "project.id"),
                      ("task_assignment_id", "task_assignment.id"), ("task_id", "task.id"),

@@ -18,7 +18,7 @@ from airbyte_cdk.models import SyncMode
 
 from ..catalog import StreamSpec
 from ..constants import DATETIME_FORMAT
-from .checkpoint import CHECKPOINT, CHECKPOINT_REQUESTS, ListingPosition, PageEnd, Run, Tombstone
+from .checkpoint import CHECKPOINT, CHECKPOINT_REQUESTS, REFRESHED, ListingPosition, PageEnd, ParentDone, Run, Tombstone
 from .context import SyncContext, cursor_value
 from .deletes import DeleteTracker
 from .http import ParentGone
@@ -86,6 +86,10 @@ class HarvestStream(ResumableStream):
                 if record.__class__ is Tombstone:
                     yield record.row  # never moves the cursor
                     continue
+                if record.__class__ is ParentDone:
+                    if tracker is not None:
+                        yield from (t.row for t in tracker.parent_read(record.parent_id, record.held))
+                    continue
                 if record.__class__ is PageEnd:
                     run.listing = record.position
                     pages += 1
@@ -97,7 +101,9 @@ class HarvestStream(ResumableStream):
                 continue
             if listing:
                 tracker.listed_record(record.get("id"))  # type: ignore[union-attr]
-            if cursor:
+            if record.get(REFRESHED):  # what it embeds changed: delivered whatever its updated_at
+                del record[REFRESHED]
+            elif cursor:
                 value = cursor_value(record.get(cursor))
                 if since is not None and value is not None and value < since and not (
                         backstop and value >= start and tracker.never_delivered(record)):  # type: ignore[union-attr]

@@ -12,15 +12,20 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from ..idset import IdSet
+from ..idset import IdSet, PairSet
 from .base import HarvestStream, ParentGone, add_flat_columns
-from .checkpoint import CHECKPOINT, CHECKPOINT_REQUESTS, PageEnd, Run
+from .checkpoint import CHECKPOINT, CHECKPOINT_REQUESTS, REFRESHED, PageEnd, ParentDone, Run
 from .context import cursor_value
+from .deletes import PLACEHOLDER, DeleteTracker
 
 
 class ChildStream(HarvestStream):
     def parent_since(self, since: str | None) -> str | None:
         return None if self.spec.every_parent else since
+
+    def embedded_fields(self) -> frozenset[str]:
+        """What holders_of_changed reads of the embedded stream's rows."""
+        return frozenset({"updated_at", *PLACEHOLDER.findall(self.spec.holders or "")})
 
     def parent_fields(self) -> frozenset[str]:
         return frozenset({self.spec.parent_id_field, "updated_at"})
@@ -32,48 +37,99 @@ class ChildStream(HarvestStream):
         parent = self.context.streams[self.spec.parent].tracker  # type: ignore[index]
         return self.sweeping and parent is not None and parent.never_delivered(parent_record)
 
+    def consumer_trackers(self) -> list[DeleteTracker]:
+        """The delete trackers of this production's consumers: this stream's and its derived streams'."""
+        streams = [self, *(s for s in self.context.streams.values() if s.spec.parent == self.name and s.spec.embedded)]
+        return [s.tracker for s in streams if s.tracker is not None]
+
     def produce(self, since: str | None, run: Run | None = None) -> Iterator[Any]:
         spec = self.spec
         parent = self.context.streams[spec.parent]  # type: ignore[index]
-        parent_since = self.parent_since(since)
-        tracker = self.tracker
+        trackers = self.consumer_trackers()
+        # A sweep of a row with no other deletion signal re-reads every parent's list (sweep_reads_parents).
+        every = spec.sweep_reads_parents and any(t.sweeping for t in trackers)
+        parent_since = None if every else self.parent_since(since)
         # With tombstones on, a visited parent's whole list is read, so rows it no longer holds are seen.
-        params = {"updated_since": since} if since and spec.server_filter and tracker is None else {}
+        params = {"updated_since": since} if since and spec.server_filter and not trackers else {}
         # Parents whose lists are read: a parent listed twice (a page shifted, or a user named by several
         # assignments) is read once, and a resumed read skips them.
         done = run.parents if run is not None else IdSet()
-        counters = self.context.stats[self.name]
-        requests = 0
-        for parent_record in self.context.hub.records(parent, self.parent_fetch_since(since), self.name):
+        refresh = self.holders_of_changed(since)
+        counter = [0]  # requests since the last checkpoint
+        fetch_since = self.parent_fetch_since(since) if not every else min(filter(None, (t.floor for t in trackers)), default=None)
+        for parent_record in self.context.hub.records(parent, fetch_since, self.name):
             if parent_record.__class__ is not dict:
-                requests += parent_record.__class__ is PageEnd  # a page of the parent's list
+                counter[0] += parent_record.__class__ is PageEnd  # a page of the parent's list
                 continue
-            if tracker is not None and tracker.sweeping:
-                tracker.listed_record(parent_record.get(spec.parent_id_field))
-            if parent_since is not None:
+            if self.tracker is not None and self.tracker.sweeping:
+                self.tracker.listed_record(parent_record.get(spec.parent_id_field))
+            parent_id = parent_record.get(spec.parent_id_field)
+            if parent_since is not None and parent_id not in refresh:
                 changed = cursor_value(parent_record.get("updated_at"))
                 if changed is not None and changed < parent_since and not self.parent_never_delivered(parent_record):
                     continue
-            parent_id = parent_record.get(spec.parent_id_field)
-            if not isinstance(parent_id, int) or parent_id < 0 or parent_id in done:
-                continue
-            counters.parents_visited += 1
-            counters.parents_total = max(self.context.stats[spec.parent].total_entries or 0, counters.parents_visited)  # type: ignore[index]
-            rows: list[Any] = []
+            yield from self.visit(parent_id, params, done, counter, parent_id in refresh)
+        # Parents no listing named now: users with no assignment left, or deleted ones (their lists answer 404).
+        leftover = IdSet()
+        for tracker in trackers if every else ():
+            stored = tracker.kept_stored()
+            if isinstance(stored, PairSet):
+                leftover |= stored.parents()
+        for parent_id in sorted(set(refresh) | set(leftover)):
+            yield from self.visit(parent_id, params, done, counter, parent_id in refresh)
+
+    def visit(self, parent_id: Any, params: dict[str, Any], done: IdSet, counter: list[int], refreshed: bool) -> Iterator[Any]:
+        """One parent's whole list, then its ParentDone; a checkpoint after every batch of requests.
+        `refreshed`: what it embeds changed, so its rows are delivered whatever their updated_at."""
+        spec = self.spec
+        if not isinstance(parent_id, int) or parent_id < 0 or parent_id in done:
+            return
+        counters = self.context.stats[self.name]
+        counters.parents_visited += 1
+        counters.parents_total = max(self.context.stats[spec.parent].total_entries or 0, counters.parents_visited)  # type: ignore[index]
+        rows: list[Any] = []
+        try:
+            for record in self.fetch(spec.path.format(parent_id=parent_id), params):
+                if record.__class__ is not dict:
+                    counter[0] += 1
+                    continue
+                record[spec.parent_key] = parent_id  # type: ignore[index]
+                if refreshed:
+                    record[REFRESHED] = True
+                rows.append(record.get("id"))
+                yield add_flat_columns(record, self.flat)
+            yield ParentDone(parent_id, tuple(rows))
+        except ParentGone:
+            counter[0] += 1
+            self.logger.warning(f"{self.name}: {spec.parent} {parent_id} was deleted during the sync (404); its rows go with it.")
+            yield ParentDone(parent_id)
+        done.add(parent_id)
+        if counter[0] >= CHECKPOINT_REQUESTS:
+            counter[0] = 0
+            yield CHECKPOINT
+
+    def holders_of_changed(self, since: str | None) -> set[int]:
+        """Parents whose records embed a row of `spec.embeds` changed since `since` (a project's task
+        assignments, embedded in every user's assignment to it): one request per changed row's holder
+        list. Nothing on a first sync, which reads every parent anyway."""
+        spec = self.spec
+        if not spec.embeds or not spec.holders or since is None:
+            return set()
+        source = self.context.streams[spec.embeds]
+        column = PLACEHOLDER.findall(spec.holders)[0]
+        changed: set[int] = set()
+        for record in self.context.hub.records(source, since, self.name):
+            if record.__class__ is dict and (cursor_value(record.get("updated_at")) or "") >= since and isinstance(record.get(column), int):
+                changed.add(record[column])
+        parent = self.context.streams[spec.parent]  # type: ignore[index]
+        holders: set[int] = set()
+        for key in sorted(changed):
             try:
-                for record in self.fetch(spec.path.format(parent_id=parent_id), params):
-                    if record.__class__ is not dict:
-                        requests += 1
-                        continue
-                    record[spec.parent_key] = parent_id  # type: ignore[index]
-                    rows.append(record.get("id"))
-                    yield add_flat_columns(record, self.flat)
-                if tracker is not None:
-                    yield from tracker.parent_read(parent_id, rows)
+                for record in parent.fetch(spec.holders.format(**{column: key}), {}):  # rows of the parent's kind
+                    if record.__class__ is dict:
+                        holder = add_flat_columns(record, parent.flat).get(spec.parent_id_field)
+                        if isinstance(holder, int):
+                            holders.add(holder)
             except ParentGone:
-                requests += 1
-                self.logger.warning(f"{self.name}: {spec.parent} {parent_id} was deleted during the sync (404); its rows are skipped.")
-            done.add(parent_id)
-            if requests >= CHECKPOINT_REQUESTS:
-                requests = 0
-                yield CHECKPOINT
+                continue  # the project went: its assignments' rows follow at the next sweep
+        return holders
