@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
+from ..constants import DATETIME_FORMAT
 from ..idset import IdSet, PairSet
 from .base import HarvestStream, ParentGone, add_flat_columns
 from .checkpoint import CHECKPOINT, CHECKPOINT_REQUESTS, REFRESHED, PageEnd, ParentDone, Run
@@ -111,10 +112,11 @@ class ChildStream(HarvestStream):
     def holders_of_changed(self, since: str | None) -> set[int]:
         """Parents whose records embed a row of `spec.embeds` changed since `since` (a project's task
         assignments, embedded in every user's assignment to it): one request per changed row's holder
-        list. Nothing on a first sync, which reads every parent anyway."""
+        list. Nothing on a first sync."""
         spec = self.spec
-        if not spec.embeds or not spec.holders or since is None:
-            return set()
+        start = self.context.config.start.strftime(DATETIME_FORMAT)
+        if not spec.embeds or not spec.holders or since is None or since <= start:
+            return set()  # a first sync (since = the start date) reads every parent that has rows to deliver
         source = self.context.streams[spec.embeds]
         column = PLACEHOLDER.findall(spec.holders)[0]
         changed: set[int] = set()

@@ -193,6 +193,8 @@ class DeleteTracker:
         if not isinstance(parent_id, int) or parent_id < 0 or parent_id in self.parents_read:
             return
         self.parents_read.add(parent_id)
+        if self.sweeping:
+            self.listed.add(parent_id)  # read in full: the sweep's end need not ask about it again
         if not isinstance(self.stored, PairSet):
             return
         held = IdSet(key for key in map(self.ids.key, row_ids) if key is not None)
