@@ -223,8 +223,8 @@ class SourceHarvest(AbstractSource):
             if needs:
                 since = child.parent_fetch_since(oldest(needs))
                 context.hub.expect(spec.parent, spec.name, since, child.parent_fields())  # type: ignore[arg-type]
-                if spec.embeds and oldest(needs) is not None:  # which holders to re-read (ChildStream.holders_of_changed)
-                    context.hub.expect(spec.embeds, spec.name, oldest(needs), child.embedded_fields())
+                if spec.embeds and child.changed_since() is not None:  # which holders to re-read (ChildStream.holders_of_changed)
+                    context.hub.expect(spec.embeds, spec.name, child.changed_since(), child.embedded_fields())
 
     # --- read --------------------------------------------------------------------------------
     def read(self, logger: logging.Logger, config: Mapping[str, Any], catalog: ConfiguredAirbyteCatalog,

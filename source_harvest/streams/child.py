@@ -18,6 +18,7 @@ from .base import HarvestStream, ParentGone, add_flat_columns
 from .checkpoint import CHECKPOINT, CHECKPOINT_REQUESTS, REFRESHED, PageEnd, ParentDone, Run
 from .context import cursor_value
 from .deletes import PLACEHOLDER, DeleteTracker
+from .hub import oldest
 
 
 class ChildStream(HarvestStream):
@@ -38,10 +39,19 @@ class ChildStream(HarvestStream):
         parent = self.context.streams[self.spec.parent].tracker  # type: ignore[index]
         return self.sweeping and parent is not None and parent.never_delivered(parent_record)
 
+    def consumers(self) -> list[HarvestStream]:
+        """This production's consumers: this stream and its derived streams."""
+        return [self, *(s for s in self.context.streams.values() if s.spec.parent == self.name and s.spec.embedded)]
+
+    def changed_since(self) -> str | None:
+        """Since when the consumers need changes: their own since (a sweep lists parents from further back).
+        None on a first sync (since = the start date), which reads every parent with rows to deliver."""
+        since = oldest([s.run.since for s in self.consumers() if s.run is not None] or [None])
+        return since if since is not None and since > self.context.config.start.strftime(DATETIME_FORMAT) else None
+
     def consumer_trackers(self) -> list[DeleteTracker]:
-        """The delete trackers of this production's consumers: this stream's and its derived streams'."""
-        streams = [self, *(s for s in self.context.streams.values() if s.spec.parent == self.name and s.spec.embedded)]
-        return [s.tracker for s in streams if s.tracker is not None]
+        """The delete trackers of this production's consumers."""
+        return [s.tracker for s in self.consumers() if s.tracker is not None]
 
     def produce(self, since: str | None, run: Run | None = None) -> Iterator[Any]:
         spec = self.spec
@@ -55,7 +65,7 @@ class ChildStream(HarvestStream):
         # Parents whose lists are read: a parent listed twice (a page shifted, or a user named by several
         # assignments) is read once, and a resumed read skips them.
         done = run.parents if run is not None else IdSet()
-        refresh = self.holders_of_changed(since)
+        refresh = self.holders_of_changed(self.changed_since())
         counter = [0]  # requests since the last checkpoint
         fetch_since = self.parent_fetch_since(since) if not every else min(filter(None, (t.floor for t in trackers)), default=None)
         for parent_record in self.context.hub.records(parent, fetch_since, self.name):
@@ -114,9 +124,8 @@ class ChildStream(HarvestStream):
         assignments, embedded in every user's assignment to it): one request per changed row's holder
         list. Nothing on a first sync."""
         spec = self.spec
-        start = self.context.config.start.strftime(DATETIME_FORMAT)
-        if not spec.embeds or not spec.holders or since is None or since <= start:
-            return set()  # a first sync (since = the start date) reads every parent that has rows to deliver
+        if not spec.embeds or not spec.holders or since is None:
+            return set()
         source = self.context.streams[spec.embeds]
         column = PLACEHOLDER.findall(spec.holders)[0]
         changed: set[int] = set()
