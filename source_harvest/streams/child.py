@@ -4,6 +4,8 @@ In incremental mode only parents that can hold changed children are visited: par
 `updated_at` is at or after the child's `since` (for user_projects the parent is /user_assignments,
 which names the users whose assignments changed). Rows with `every_parent` have no such signal and
 visit every parent. Parent records come from the hub, so the parent list is read once per sync.
+A parent answered with the row's `no_list_status` (teammates of a user who is not a Manager: 422) has
+no rows; the stream counts those parents and says how many once it is done.
 A checkpoint follows every batch of parents that took CHECKPOINT_REQUESTS requests; it keeps the
 parents done, so a resumed read lists the parents again and skips those.
 """
@@ -16,6 +18,7 @@ from ..idset import IdSet
 from .base import HarvestStream, ParentGone, add_flat_columns
 from .checkpoint import CHECKPOINT, CHECKPOINT_REQUESTS, PageEnd, Run
 from .context import cursor_value
+from .http import ParentWithoutList
 
 
 class ChildStream(HarvestStream):
@@ -37,6 +40,7 @@ class ChildStream(HarvestStream):
         done = run.parents if run is not None else IdSet()
         counters = self.context.stats[self.name]
         requests = 0
+        without_list = 0
         for parent_record in self.context.hub.records(parent, self.parent_fetch_since(since), self.name):
             if parent_record.__class__ is not dict:
                 requests += parent_record.__class__ is PageEnd  # a page of the parent's list
@@ -66,7 +70,15 @@ class ChildStream(HarvestStream):
             except ParentGone:
                 requests += 1
                 self.logger.warning(f"{self.name}: {spec.parent} {parent_id} was deleted during the sync (404); its rows are skipped.")
+            except ParentWithoutList as answer:
+                requests += 1
+                without_list += 1
+                self.logger.debug(f"{self.name}: {spec.parent} {parent_id} has no list at {self.endpoint} (Harvest answered {answer}).")
             done.add(parent_id)
             if requests >= CHECKPOINT_REQUESTS:
                 requests = 0
                 yield CHECKPOINT
+        if without_list:
+            self.logger.info(f"{self.name}: Harvest answered {spec.no_list_status} for {without_list} of {counters.parents_visited} "
+                             f"{spec.parent} at {self.endpoint}, its documented answer for a parent that cannot hold "
+                             "this list: they have no rows.")
