@@ -67,9 +67,10 @@ def test_second_sync_with_saved_state_brings_almost_nothing(connector: Connector
         assert second.count(spec.name) <= max(5, first.count(spec.name) // 20), spec.name
     per_parent = {k: v for k, v in sandbox.stats()["by_endpoint"].items() if "{id}" in k}
     users = len(sandbox.records("users"))
-    # Rates (no change signal) still visit every user; other parents only inside the lookback overlap.
+    # Rates and teammates (no change signal) still visit every user; other parents only inside the lookback overlap.
     assert per_parent.pop("GET /v2/users/{id}/billable_rates") == users
     assert per_parent.pop("GET /v2/users/{id}/cost_rates") == users
+    assert per_parent.pop("GET /v2/users/{id}/teammates") == users  # full refresh: every user, every sync
     assert all(visits <= 5 for visits in per_parent.values()), per_parent
     assert sum(per_parent.values()) < len(sandbox.records("invoices")) // 4
 

@@ -108,6 +108,7 @@ def test_teammates_are_keyed_by_manager_and_teammate_and_a_non_manager_has_none(
     assert rows[0] == {"user_id": 1, **teammate(2)}
     assert not output.errors
     assert output.is_in_logs("Harvest answered 422 for 1 of 3 users at /users/{id}/teammates")
+    assert output.is_in_logs("summary user_teammates: records=2 requests=3 ")  # the 422 is a request too
     assert final_state(output, "user_teammates") == {"__ab_no_cursor_state_message": True}
 
 

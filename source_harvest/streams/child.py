@@ -69,9 +69,11 @@ class ChildStream(HarvestStream):
                     yield from tracker.parent_read(parent_id, rows)
             except ParentGone:
                 requests += 1
+                counters.requests += 1  # a request, not a page of the list
                 self.logger.warning(f"{self.name}: {spec.parent} {parent_id} was deleted during the sync (404); its rows are skipped.")
             except ParentWithoutList as answer:
                 requests += 1
+                counters.requests += 1
                 without_list += 1
                 self.logger.debug(f"{self.name}: {spec.parent} {parent_id} has no list at {self.endpoint} (Harvest answered {answer}).")
             done.add(parent_id)
