@@ -76,7 +76,9 @@ def error_mapping(stream_name: str, endpoint: str, account_id: str, oauth: bool,
     for status in (500, 502, 503, 504, 408):
         mapping[status] = _retry(f"{where}: Harvest answered {status}; retrying with backoff.")
     if no_list_status is not None:  # the stream reads it as a parent without this list
-        mapping[no_list_status] = ErrorResolution(ResponseAction.IGNORE, FailureType.system_error, "no list for this parent")
+        mapping[no_list_status] = ErrorResolution(
+            ResponseAction.IGNORE, FailureType.system_error,
+            f"{where}: Harvest answered {no_list_status}, its documented answer for a parent without this list: no rows.")
     return mapping
 
 
