@@ -1,8 +1,8 @@
 """HarvestHttpStream: Harvest's HTTP conventions, shared by every stream.
 
 Owns: the User-Agent header, `per_page=2000`, following `links.next` verbatim (cursor and page
-endpoints alike), the envelope's data key, 403 (naming the role), 404 and a row's `no_list_status`, request counting
-and the single-object GETs that confirm deletions.
+endpoints alike), the envelope's data key, 403 (naming the role), 404 and a row's `no_list_status`
+handling, request counting and the single-object GETs that confirm deletions.
 https://help.getharvest.com/api-v2/introduction/overview/pagination/
 """
 
