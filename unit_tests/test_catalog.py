@@ -45,6 +45,12 @@ def test_parents_exist_and_come_first(spec) -> None:
     assert names.index(spec.parent) < names.index(spec.name)
 
 
+@pytest.mark.parametrize("spec", [s for s in STREAMS if s.no_list_status], ids=lambda s: s.name)
+def test_only_per_parent_lists_read_a_status_as_a_parent_without_the_list(spec) -> None:
+    assert stream_class(spec) is ChildStream and 400 <= spec.no_list_status < 500  # type: ignore[operator]
+    assert spec.no_list_status not in (401, 403, 404, 429)  # those keep their own handling
+
+
 @pytest.mark.parametrize("spec", STREAMS, ids=lambda s: s.name)
 def test_row_picks_its_class(spec) -> None:
     expected = ReportStream if spec.report else DerivedStream if spec.embedded else ChildStream if spec.parent else ListStream
