@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .constants import HTTP_UNPROCESSABLE_ENTITY
+
 ADMIN = "Administrator"
 MANAGER = "Manager"
 MEMBER = "Member"
@@ -30,6 +32,9 @@ class StreamSpec:
     parent_key: str | None = None  # column that carries the parent's id (invoice_id)
     parent_id_field: str = "id"  # field of the parent record holding the id for {parent_id}
     every_parent: bool = False  # no change signal on the parent: visit all of them
+    # Per-parent: the status Harvest documents for a parent that cannot hold this list (a non-Manager's
+    # teammates: 422). That parent has no rows; any other 4xx still fails the stream.
+    no_list_status: int | None = None
     embedded: str | None = None  # derived: field of the parent record that holds the rows
     element_id_as: str = "id"  # derived: column name for the element's id (or a scalar element)
     parent_columns: Flat = ()  # derived: (column, parent field) copied from the parent
@@ -60,6 +65,13 @@ STREAMS: tuple[StreamSpec, ...] = (
                every_parent=True, server_filter=False),
     StreamSpec("cost_rates", "users/{parent_id}/cost_rates", parent="users", parent_key="user_id",
                every_parent=True, server_filter=False),
+    # The teammates a Manager is assigned: Harvest's teammate object (id is the teammate's user id) plus the
+    # Manager's id as user_id, like the other /users/{id} lists, so the key is the pair. No updated_at and
+    # no change signal: every user, every sync. Harvest answers 422 for a user who is not a Manager.
+    # https://help.getharvest.com/api-v2/users-api/users/teammates/ (Administrator only)
+    StreamSpec("user_teammates", "users/{parent_id}/teammates", data_key="teammates", parent="users",
+               parent_key="user_id", primary_key=("user_id", "id"), cursor=None, every_parent=True,
+               no_list_status=HTTP_UNPROCESSABLE_ENTITY),
     StreamSpec("projects", "projects", flat=(("client_id", "client.id"),), permission=MANAGER, deletes="projects/{id}"),
     StreamSpec("tasks", "tasks", deletes="tasks/{id}"),
     StreamSpec("project_tasks", "task_assignments", data_key="task_assignments",

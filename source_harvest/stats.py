@@ -37,6 +37,7 @@ class StreamStats:
     total_pages: int | None = None
     pages: int = 0
     fetched: int = 0  # rows on the pages fetched, before any filtering
+    without_list: int = 0  # per-parent: parents answered with the row's no_list_status (no rows)
     rereads: int = 0  # pages read again because rows moved across page boundaries (shift.py)
     parents_visited: int = 0
     parents_total: int | None = None

@@ -4,6 +4,8 @@ In incremental mode only parents that can hold changed children are visited: par
 `updated_at` is at or after the child's `since` (for user_projects the parent is /user_assignments,
 which names the users whose assignments changed). Rows with `every_parent` have no such signal and
 visit every parent. Parent records come from the hub, so the parent list is read once per sync.
+A parent answered with the row's `no_list_status` (teammates of a user who is not a Manager: 422) has
+no rows; the stream counts those parents and says how many once it is done.
 A checkpoint follows every batch of parents that took CHECKPOINT_REQUESTS requests; it keeps the
 parents done, so a resumed read lists the parents again and skips those.
 """
@@ -18,6 +20,7 @@ from .base import HarvestStream, ParentGone, add_flat_columns
 from .checkpoint import CHECKPOINT, CHECKPOINT_REQUESTS, REFRESHED, PageEnd, ParentDone, Run
 from .context import cursor_value
 from .deletes import PLACEHOLDER, DeleteTracker
+from .http import ParentWithoutList
 from .hub import oldest
 
 
@@ -88,6 +91,11 @@ class ChildStream(HarvestStream):
                 leftover |= stored.parents()
         for parent_id in sorted(set(refresh) | set(leftover)):
             yield from self.visit(parent_id, params, done, counter, parent_id in refresh)
+        counters = self.context.stats[self.name]
+        if counters.without_list:
+            self.logger.info(f"{self.name}: Harvest answered {spec.no_list_status} for {counters.without_list} of {counters.parents_visited} "
+                             f"{spec.parent} at {self.endpoint}, its documented answer for a parent that cannot hold "
+                             "this list: they have no rows.")
 
     def visit(self, parent_id: Any, params: dict[str, Any], done: IdSet, counter: list[int], refreshed: bool) -> Iterator[Any]:
         """One parent's whole list, then its ParentDone; a checkpoint after every batch of requests.
@@ -112,7 +120,14 @@ class ChildStream(HarvestStream):
             yield ParentDone(parent_id, tuple(rows))
         except ParentGone:
             counter[0] += 1
+            counters.requests += 1  # a request, not a page of the list
             self.logger.warning(f"{self.name}: {spec.parent} {parent_id} was deleted during the sync (404); its rows go with it.")
+            yield ParentDone(parent_id)
+        except ParentWithoutList as answer:
+            counter[0] += 1
+            counters.requests += 1
+            counters.without_list += 1
+            self.logger.debug(f"{self.name}: {spec.parent} {parent_id} has no list at {self.endpoint} (Harvest answered {answer}).")
             yield ParentDone(parent_id)
         done.add(parent_id)
         if counter[0] >= CHECKPOINT_REQUESTS:

@@ -1,8 +1,8 @@
 """HarvestHttpStream: Harvest's HTTP conventions, shared by every stream.
 
 Owns: the User-Agent header, `per_page=2000`, following `links.next` verbatim (cursor and page
-endpoints alike), the envelope's data key, 403 (naming the role) and 404 handling, request counting
-and the single-object GETs that confirm deletions.
+endpoints alike), the envelope's data key, 403 (naming the role), 404 and a row's `no_list_status`
+handling, request counting and the single-object GETs that confirm deletions.
 https://help.getharvest.com/api-v2/introduction/overview/pagination/
 """
 
@@ -38,6 +38,11 @@ def _authenticator_ignores_responses(request: requests.PreparedRequest, response
 
 class ParentGone(Exception):
     """A per-parent list answered 404: the parent was deleted while the sync ran."""
+
+
+class ParentWithoutList(Exception):
+    """A per-parent list answered the row's `no_list_status`: Harvest documents that this parent cannot
+    hold such a list (teammates of a user who is not a Manager), so it has no rows."""
 
 
 class HarvestHttpStream(HttpStream):
@@ -81,7 +86,7 @@ class HarvestHttpStream(HttpStream):
     def get_error_handler(self) -> Optional[ErrorHandler]:
         config = self.context.config
         return HarvestErrorHandler(self.logger, self.name, self.endpoint, config.account_id, config.auth_type == "Client",
-                                   self.context.stats[self.name])
+                                   self.context.stats[self.name], self.spec.no_list_status)
 
     @property
     def endpoint(self) -> str:
@@ -123,9 +128,8 @@ class HarvestHttpStream(HttpStream):
     def parse_response(self, response: requests.Response, **kwargs: Any) -> Iterable[Mapping[str, Any]]:
         return self._page_records(response)
 
-    @staticmethod
-    def _body(response: requests.Response) -> Any:
-        if response.status_code in (HTTP_FORBIDDEN, HTTP_NOT_FOUND):
+    def _body(self, response: requests.Response) -> Any:
+        if response.status_code in (HTTP_FORBIDDEN, HTTP_NOT_FOUND, self.spec.no_list_status):
             return {}
         if not hasattr(response, PARSED_BODY_ATTRIBUTE):
             setattr(response, PARSED_BODY_ATTRIBUTE, orjson.loads(response.content))
@@ -136,6 +140,8 @@ class HarvestHttpStream(HttpStream):
             raise self._forbidden(response)
         if response.status_code == HTTP_NOT_FOUND:
             raise ParentGone(response.request.path_url if response.request else "")
+        if response.status_code == self.spec.no_list_status:
+            raise ParentWithoutList(f"{response.status_code} {harvest_message(response)}".rstrip())
         body = self._body(response)
         if self.spec.data_key == "":
             return [body] if isinstance(body, dict) else []
