@@ -205,8 +205,8 @@ class SourceHarvest(AbstractSource):
                 continue  # one consumer each, read window by window
             state = self._state.get(name) or {}
             stream.state = state
+            stream.prepare_deletes(sync_mode, state)  # a deletion sweep lists whole endpoints (and may deliver from further back)
             since = stream.start_run(sync_mode, state).since
-            stream.prepare_deletes(sync_mode, state)  # a deletion sweep lists whole endpoints
             if stream.reads_directly:
                 direct[name] = stream.production_since(since)
             elif isinstance(stream, DerivedStream):

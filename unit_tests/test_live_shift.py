@@ -7,6 +7,8 @@ served moves the first row of page 2 onto page 1.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+from email.utils import formatdate
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
@@ -16,6 +18,10 @@ from airbyte_cdk.models import SyncMode
 from unit_tests.conftest import API, record, records_of, run_read, serve_empty_lists
 
 PER_PAGE = 3
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class LiveList:
@@ -32,6 +38,12 @@ class LiveList:
     def create(self, record_id: int, at: int) -> None:
         self.rows.insert(at, record(record_id, spent_date="2024-06-02"))
 
+    def edit_to_end(self, record_id: int) -> None:
+        """An edit of the row's date that moves it to the end of the list, stamped now."""
+        row = next(r for r in self.rows if r["id"] == record_id)
+        self.delete(record_id)
+        self.rows.append({**row, "spent_date": "2024-05-01", "updated_at": now()})
+
     def serve(self, request: Any, context: Any) -> dict[str, Any]:
         page = int(parse_qs(urlsplit(request.url).query).get("page", ["1"])[0])
         self.requested.append(page)
@@ -42,6 +54,7 @@ class LiveList:
         body = {"time_entries": rows, "per_page": PER_PAGE, "total_pages": -(-total // PER_PAGE), "total_entries": total,
                 "page": page, "next_page": page + 1 if has_next else None, "previous_page": page - 1 if page > 1 else None,
                 "links": {"next": f"{API}time_entries?page={page + 1}&per_page={PER_PAGE}" if has_next else None}}
+        context.headers["Date"] = formatdate(usegmt=True)  # Harvest's clock, as every answer carries it
         change = self.after_page.pop(page, None)
         if change is not None:
             change(self)
@@ -82,6 +95,14 @@ def test_a_shift_larger_than_a_page_reads_back_until_it_meets_the_previous_page(
     assert live.requested == [1, 2, 3, 2, 1]  # page 3 showed the count fall; back to page 1, which holds 5
 
 
+def test_a_row_edited_mid_read_that_moves_to_a_later_page_does_not_hide_the_row_that_moved_up(config: dict[str, Any]) -> None:
+    live = LiveList(list(range(1, 10)))  # pages [1 2 3] [4 5 6] [7 8 9]
+    live.after_page[1] = lambda account: account.edit_to_end(2)  # [1 3 4] [5 6 7] [8 9 2]: 4 moved onto page 1
+    ids = read_ids(config, live)
+    assert set(ids) == set(range(1, 10))  # the count never changed: 2, read again on page 3, gave it away
+    assert live.requested == [1, 2, 3, 2, 1]
+
+
 def test_nothing_is_read_again_when_nothing_moved(config: dict[str, Any]) -> None:
     live = LiveList(list(range(1, 10)))
     ids = read_ids(config, live)
@@ -101,7 +122,7 @@ def test_without_detection_the_row_is_lost(config: dict[str, Any], monkeypatch: 
     """The same account with the watch switched off: the test above would fail without it."""
     from source_harvest.streams.shift import ShiftWatch
 
-    monkeypatch.setattr(ShiftWatch, "page_to_reread", lambda self, number, total, ids: None)
+    monkeypatch.setattr(ShiftWatch, "after_page", lambda self, number, total, rows, served_at: None)
     live = LiveList(list(range(1, 10)))
     live.after_page[1] = lambda account: account.delete(2)
     assert 4 not in read_ids(config, live)

@@ -130,7 +130,15 @@ class HarvestStream(ResumableStream):
             else:
                 sweeping = DeleteTracker.sweep_due(stream_state, self.context.started_at, config.deletes_sweep.total_seconds() / 3600)
             start = self.context.config.start.strftime(DATETIME_FORMAT)
-            self.tracker = DeleteTracker(self.spec, stream_state, sweeping, run.started_at, self.exists, run.sweep, start)
+            tracker = DeleteTracker(self.spec, stream_state, sweeping, run.started_at, self.exists, run.sweep, start)
+            if sweeping and not run.resumed:
+                # A sweep delivers again every row updated since the last sweep's own since (never before
+                # the start date): a version a read missed since then arrives now (the sweep lists them anyway).
+                tracker.sweep_since = run.since
+                previous = tracker.previous_sweep_since
+                if previous and run.since and previous < run.since:
+                    run.since = max(previous, start)
+            self.tracker = tracker
         return self.tracker
 
     @property

@@ -45,7 +45,10 @@ SWEPT_AT_KEY = "swept_at"
 # (updated_at only grows), so a sweep lists from there, not the whole history.
 DELIVERED_SINCE_KEY = "delivered_since"
 TEXTS_KEY = "texts"  # hashed text ids -> the text (TextIds)
-KEPT_KEYS = (IDS_KEY, SWEPT_AT_KEY, DELIVERED_SINCE_KEY, TEXTS_KEY)
+# The since the last sweep delivered from: the next sweep delivers again every row updated since then,
+# the backstop for a version a read missed (a page shift the count could not see) since that sweep.
+SWEPT_SINCE_KEY = "swept_since"
+KEPT_KEYS = (IDS_KEY, SWEPT_AT_KEY, DELIVERED_SINCE_KEY, TEXTS_KEY, SWEPT_SINCE_KEY)
 TEXT_KEY_BASE = 2**63
 PLACEHOLDER = re.compile(r"{(\w+)}")
 Rows = Union[IdSet, PairSet]  # ids; (parent id, id) pairs when a field is kept next to each id
@@ -128,6 +131,8 @@ class DeleteTracker:
             raise config_error(f"The saved state of {spec.name} has an `ids` value this connector did not write. "
                                "Remove `ids` from that stream's state (deletions are then tracked from this sync on).") from None
         self.previous_sweep = state.get(SWEPT_AT_KEY)
+        self.previous_sweep_since = state.get(SWEPT_SINCE_KEY) if isinstance(state.get(SWEPT_SINCE_KEY), str) else None
+        self.sweep_since: str | None = (sweep or {}).get("since")  # this sweep's own since (set by the stream)
         self.floor = self.delivered_since(state, start)
         self.delivered: Rows = rows()
         try:
@@ -252,10 +257,13 @@ class DeleteTracker:
         """`ids` as they stand (delivered rows in, tombstoned rows out), and a sweep's progress."""
         rows = self.kept()
         kept = {IDS_KEY: rows.encode(), **self.ids.encode(rows), **({DELIVERED_SINCE_KEY: self.floor} if self.floor else {})}
-        return kept, ({"listed": self.listed.encode()} if self.sweeping else None)
+        return kept, ({"listed": self.listed.encode(), **({"since": self.sweep_since} if self.sweep_since else {})}
+                      if self.sweeping else None)
 
     def state(self) -> dict[str, Any]:
         swept = self.now if self.sweeping else self.previous_sweep
+        swept_since = self.sweep_since if self.sweeping else self.previous_sweep_since
         rows = self.kept()
         return {IDS_KEY: rows.encode(), **self.ids.encode(rows), **({SWEPT_AT_KEY: swept} if swept else {}),
+                **({SWEPT_SINCE_KEY: swept_since} if swept_since else {}),
                 **({DELIVERED_SINCE_KEY: self.floor} if self.floor else {})}

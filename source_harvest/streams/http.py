@@ -26,7 +26,7 @@ from ..errors import PARSED_BODY_ATTRIBUTE, HarvestErrorHandler, RetryAfterBacko
 from ..network import use_adapter
 from .checkpoint import ListingPosition, PageEnd
 from .context import SyncContext, cursor_value
-from .shift import ShiftWatch, page_number, page_url, row_ids
+from .shift import Reread, ShiftWatch, page_number, page_url, row_ids, served_at
 
 HTTP_FORBIDDEN = 403
 HTTP_NOT_FOUND = 404
@@ -223,19 +223,18 @@ class HarvestHttpStream(HttpStream):
         next_url = (body.get("links") or {}).get("next") if isinstance(body, dict) else None
         url = request.url or ""
         total = body.get("total_entries") if isinstance(body, dict) else None
-        previous_total = watch.total
-        number = watch.page_to_reread(page_number(url), total, row_ids(rows))
-        if number is not None:
+        plan = watch.after_page(page_number(url), total, rows, served_at(response))
+        if plan is not None:
             # Before the page's end: its checkpoint must not pass rows that crossed into pages already read.
-            rows.extend(self._reread_moved_rows(url, number, watch, previous_total, total))
+            rows.extend(self._reread_moved_rows(url, plan))
         rows.append(PageEnd(ListingPosition(next_url, last.get("id"), cursor_value(last.get("updated_at")))))
         return rows
 
-    def _reread_moved_rows(self, url: str, number: int, watch: ShiftWatch, before: Any, now: Any) -> list[Any]:
+    def _reread_moved_rows(self, url: str, plan: Reread) -> list[Any]:
         """Rows moved while the list was read (shift.py): the pages before this one, read again from
-        `number` back until one holds a row of the page read before this one."""
+        `plan.first` back to `plan.down_to`, and on until one holds a row of `plan.anchor`."""
         rows: list[Any] = []
-        first = number
+        number = plan.first
         while True:
             response = self._get_single(page_url(url, number))
             if response.status_code == HTTP_NOT_FOUND:
@@ -244,12 +243,12 @@ class HarvestHttpStream(HttpStream):
             self.context.stats.page(self.name, self._body(response), len(page))
             self.context.stats[self.name].rereads += 1
             rows.extend(page)
-            if number == 1 or watch.found_anchor(page):
+            if number == 1 or (number <= plan.down_to and (not plan.anchor or plan.anchor & row_ids(page))):
                 break
             number -= 1
-        self.logger.info(f"{self.name}: rows of {self.endpoint} moved while it was read (total_entries {before} -> {now}); "
-                         f"read page{'s' if first != number else ''} {first}{f'..{number}' if first != number else ''} again "
-                         "so that no row that crossed a page boundary is missed.")
+        pages = f"page {number}" if number == plan.first else f"pages {plan.first}..{number}"
+        self.logger.info(f"{self.name}: rows of {self.endpoint} moved while it was read ({plan.reason}); "
+                         f"read {pages} again so that no row that crossed a page boundary is missed.")
         return rows
 
     def _fetch_next_page(self, stream_slice: Optional[Mapping[str, Any]] = None, stream_state: Optional[Mapping[str, Any]] = None,
