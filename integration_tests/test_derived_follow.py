@@ -152,3 +152,12 @@ def test_user_project_tasks_follow_task_assignments_created_changed_and_deleted(
     truth = project_assignment_tasks(sandbox)
     assert latest("user_project_tasks", [first, second], "updated_at") == truth  # no row missing, left behind or stale
     assert any(key[1] == changed["id"] for key in truth)
+
+
+def test_rates_follow_a_deleted_user(sandbox: Sandbox, tmp_path: Path) -> None:
+    rates = sandbox.records("billable_rates")
+    user = rates[0]["_parent_id"]
+    first, second = sync_twice(sandbox, tmp_path, ["users", "billable_rates", "cost_rates"], lambda: sandbox.delete("users", user))
+    for stream in ("billable_rates", "cost_rates"):
+        assert any(r["user_id"] == user for r in first.records[stream]) or stream == "cost_rates"
+        assert fold(stream, [first, second]) == {(r["id"],) for r in sandbox.records(stream)}, stream

@@ -61,10 +61,12 @@ STREAMS: tuple[StreamSpec, ...] = (
     StreamSpec("user_roles", parent="roles", embedded="user_ids", element_id_as="user_id",
                parent_key="role_id", primary_key=("user_id", "role_id"), cursor="role_updated_at", deletes="roles/{role_id}"),
     # Rates have no updated_since and no change signal on the user: every user, every sync.
+    # Every user's whole list is read each sync, so a rate no longer listed is tombstoned; a deleted user's
+    # rates go with the user (the same 404 check as the users stream's).
     StreamSpec("billable_rates", "users/{parent_id}/billable_rates", parent="users", parent_key="user_id",
-               every_parent=True, server_filter=False),
+               every_parent=True, server_filter=False, deletes="users/{user_id}"),
     StreamSpec("cost_rates", "users/{parent_id}/cost_rates", parent="users", parent_key="user_id",
-               every_parent=True, server_filter=False),
+               every_parent=True, server_filter=False, deletes="users/{user_id}"),
     # The teammates a Manager is assigned: Harvest's teammate object (id is the teammate's user id) plus the
     # Manager's id as user_id, like the other /users/{id} lists, so the key is the pair. No updated_at and
     # no change signal: every user, every sync. Harvest answers 422 for a user who is not a Manager.

@@ -22,6 +22,7 @@ from .checkpoint import CHECKPOINT, CHECKPOINT_REQUESTS, REFRESHED, ListingPosit
 from .context import SyncContext, cursor_value
 from .deletes import DeleteTracker
 from .http import ParentGone
+from .hub import oldest
 from .resumable import ResumableStream
 
 __all__ = ["HarvestStream", "ParentGone", "add_flat_columns"]
@@ -152,7 +153,9 @@ class HarvestStream(ResumableStream):
     def parent_fetch_since(self, since: str | None) -> str | None:
         """The parent listing this stream reads: during a deletion sweep, every parent that can hold a
         delivered row (deleted parents are then seen)."""
-        return self.tracker.floor if self.sweeping else self.parent_since(since)  # type: ignore[union-attr]
+        if self.sweeping:
+            return oldest([self.tracker.floor, self.parent_since(since)])  # type: ignore[union-attr]
+        return self.parent_since(since)
 
     def production_since(self, since: str | None) -> str | None:
         """What this stream's own listing asks Harvest for: during a deletion sweep, every row that can
