@@ -128,9 +128,13 @@ def report(title: str, run: dict[str, Any], stats: dict[str, Any], minimum: dict
     requests = sum(made.values())
     print(f"\n## {title}")
     print(f"exit {run['exit']}, records {run['records']:,}, requests {requests:,}, 429s {stats['throttled']}, errors {len(run['errors'])}")
+    # Pages read again because rows moved while a list was read (streams/shift.py): 0 on a quiet account.
+    rereads = sum(stream.get("rereads", 0) for stream in (run["summary"] or {}).get("streams", []))
+    print(f"pages read again for rows that moved during the read: {rereads}")
     for error in run["errors"][:3]:
         print(f"  error: {error[:200]}")
-    figures = {"title": title, "records": run["records"], "requests": requests, "429s": stats["throttled"], "wall_s": round(run["wall"], 1),
+    figures = {"title": title, "records": run["records"], "requests": requests, "rereads": rereads, "429s": stats["throttled"],
+               "wall_s": round(run["wall"], 1),
                "cpu_s": round(run["cpu"], 1), "cpu_share": round(run["cpu"] / run["wall"], 3), "peak_rss_mb": round(run["peak_rss_mb"]),
                "records_per_cpu_s": round(run["records"] / max(run["cpu"], 1e-9))}
     if minimum is not None:

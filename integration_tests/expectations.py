@@ -32,6 +32,7 @@ def minimum_requests(records: Callable[[str], list[dict[str, Any]]]) -> dict[str
         "GET /v2/company": 1,
         "GET /v2/users/{id}/billable_rates": users,
         "GET /v2/users/{id}/cost_rates": users,
+        "GET /v2/users/{id}/teammates": users,  # a non-Manager's 422 is a request too
         "GET /v2/users/{id}/project_assignments": assigned_users,  # users with no assignment have none to list
         "GET /v2/invoices/{id}/messages": invoices,
         "GET /v2/invoices/{id}/payments": invoices,
@@ -56,6 +57,8 @@ def expected_keys(sandbox, stream: str) -> set[Any]:
         return {r["id"] for r in sandbox.records(ENTITY[stream])}
     if stream in ("invoice_line_items", "estimate_line_items"):
         return {item["id"] for parent in sandbox.records(stream.split("_")[0] + "s") for item in parent["line_items"]}
+    if stream == "user_teammates":
+        return {(row["_parent_id"], row["id"]) for row in sandbox.records("teammates")}
     if stream == "user_roles":
         return {(user, role["id"]) for role in sandbox.records("roles") for user in role["user_ids"]}
     if stream == "user_project_tasks":

@@ -20,7 +20,7 @@ def test_progress_and_summary_lines_carry_the_real_numbers(sandbox: Sandbox, con
     assert f"progress time_entries: {entries}/{entries} rows fetched (100%), {entries} records, page 1/1, 1 requests, done" in logs
     assert f"progress invoice_payments: {invoices}/{invoices} parents visited (100%), {run.count('invoice_payments')} records, {invoices} requests, done" in logs
     summary_line = next(line for line in logs if line.startswith("summary time_entries:"))
-    assert f"records={entries} requests=1 retries=0 429s=0" in summary_line
+    assert f"records={entries} requests=1 rereads=0 retries=0 429s=0" in summary_line
     state = dict(run.stream_state("time_entries"))
     state["ids"] = f"<{len(state['ids'])} chars>"  # the id set's length, not its content
     assert f"state={json.dumps(state, sort_keys=True)}" in summary_line

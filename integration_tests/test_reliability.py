@@ -96,6 +96,10 @@ def test_limited_roles_fail_forbidden_streams_loudly_and_sync_the_rest(sandbox: 
     failed = [e["message"] for e in run.errors() if "403 Forbidden" in e["message"]]
     assert any(message.startswith("roles: Harvest answered 403 Forbidden for /roles; this stream needs an Administrator token")
                for message in failed)
+    if token == "manager":  # Harvest documents /users/{id}/teammates for Administrators only, even a Manager's own
+        assert any(message.startswith("user_teammates: Harvest answered 403 Forbidden for /users/{id}/teammates; this stream "
+                                      "needs an Administrator token") for message in failed)
+    assert any("user_teammates" in line for line in check.logs())  # check names it among the streams the role cannot read
     assert run.count("time_entries") > 0 and run.count("time_clients") > 0  # what the role may read still syncs
     user_id = sandbox.user_ids[token]
     assert {r["user_id"] for r in run.records["time_entries"]} <= ({user_id} if token == "member" else {r["user_id"] for r in run.records["time_entries"]})

@@ -20,6 +20,7 @@ import requests
 
 from integration_tests.sandbox import ALL_COLLECTION_NAMES, FAULT_KINDS, Sandbox
 from integration_tests.sandbox.limits import MovingWindowLimiter, retry_after_seconds
+from integration_tests.sandbox.mutations import MutationError
 
 ANCHOR = "2026-06-30"
 USER_AGENT = "source-harvest sandbox tests (dev@example.com)"
@@ -115,6 +116,7 @@ def test_tiny_scale_still_fills_every_collection_with_realistic_odd_data() -> No
         "billable_rates",
         "cost_rates",
         "project_assignments",
+        "teammates",
     ):
         assert all("_parent_id" in row for row in sandbox.records(child)), child
 
@@ -235,6 +237,24 @@ def test_manager_sees_team_and_managed_projects_only(sb: Sandbox) -> None:
     assert projects and len(projects) < len(sb.records("projects"))
     assert get(sb, "invoices", "manager").status_code == 403
     assert get(sb, "company", "manager").status_code == 403
+
+
+def test_teammates_are_admin_only_and_422_for_a_user_who_is_not_a_manager(sb: Sandbox) -> None:
+    manager_id, member_id = sb.user_ids["manager"], sb.user_ids["member"]
+    body = get(sb, f"users/{manager_id}/teammates").json()
+    assert {"per_page", "total_pages", "total_entries", "next_page", "previous_page", "page", "links"} <= set(body)
+    expected = [{k: v for k, v in row.items() if k != "_parent_id"} for row in sb.records("teammates") if row["_parent_id"] == manager_id]
+    assert body["teammates"] == expected and len(expected) == 4
+    assert all(set(row) == {"id", "first_name", "last_name", "email"} for row in body["teammates"])
+    users = {row["id"]: row for row in sb.records("users")}
+    assert all(row == {k: users[row["id"]][k] for k in ("id", "first_name", "last_name", "email")} for row in expected)
+    not_a_manager = get(sb, f"users/{member_id}/teammates")
+    assert not_a_manager.status_code == 422 and "Manager" in not_a_manager.json()["message"]
+    assert get(sb, f"users/{manager_id}/teammates", "manager").status_code == 403  # even their own
+    assert get(sb, f"users/{sb.user_ids['admin']}/teammates").status_code == 422  # "must belong to a user that is a Manager"
+    assert get(sb, "users/1/teammates").status_code == 404
+    managers = {row["id"] for row in sb.records("users") if "manager" in row["access_roles"]}
+    assert {row["_parent_id"] for row in sb.records("teammates")} <= managers
 
 
 def test_unknown_paths_and_parents_are_404(sb: Sandbox) -> None:
@@ -492,6 +512,29 @@ def test_deletes_cascade_to_children(fresh: Sandbox) -> None:
     fresh.delete("users", user_id)
     assert all(row["_parent_id"] != user_id for row in fresh.records("cost_rates") + fresh.records("billable_rates"))
     assert all(row["user"]["id"] != user_id for row in fresh.records("user_assignments"))
+
+
+def test_teammates_are_replaced_as_a_whole_and_leave_with_a_deleted_user(fresh: Sandbox) -> None:
+    manager_id, member_id, admin_id = (fresh.user_ids[k] for k in ("manager", "member", "admin"))
+    changed = fresh.update("teammates", manager_id, {"teammate_ids": [member_id, admin_id]})
+    assert {row["id"] for row in changed["teammates"]} == {member_id, admin_id} and changed["_parent_id"] == manager_id
+    assert {row["id"] for row in get(fresh, f"users/{manager_id}/teammates").json()["teammates"]} == {member_id, admin_id}
+    assert {row["id"] for row in get(fresh, "users", "manager").json()["users"]} == {manager_id, member_id, admin_id}
+    fresh.delete("users", member_id)
+    assert [row["id"] for row in get(fresh, f"users/{manager_id}/teammates").json()["teammates"]] == [admin_id]
+    assert all(row["id"] != member_id for row in fresh.records("teammates"))
+    fresh.update("teammates", manager_id, {"teammate_ids": []})
+    emptied = get(fresh, f"users/{manager_id}/teammates").json()
+    assert emptied["teammates"] == [] and emptied["total_entries"] == 0  # a Manager without teammates: 200, empty
+    with pytest.raises(MutationError) as not_a_manager:
+        fresh.update("teammates", admin_id, {"teammate_ids": [manager_id]})
+    assert not_a_manager.value.status == 422
+    with pytest.raises(MutationError) as unknown:
+        fresh.update("teammates", manager_id, {"teammate_ids": [1]})
+    assert unknown.value.status == 422
+    for write in (lambda: fresh.create("teammates", {"_parent_id": manager_id}), lambda: fresh.delete("teammates", admin_id)):
+        with pytest.raises(MutationError):
+            write()
 
 
 def test_created_time_entry_shows_up_first_and_in_reports(fresh: Sandbox) -> None:

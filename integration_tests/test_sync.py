@@ -67,9 +67,10 @@ def test_second_sync_with_saved_state_brings_almost_nothing(connector: Connector
         assert second.count(spec.name) <= max(5, first.count(spec.name) // 20), spec.name
     per_parent = {k: v for k, v in sandbox.stats()["by_endpoint"].items() if "{id}" in k}
     users = len(sandbox.records("users"))
-    # Rates (no change signal) still visit every user; other parents only inside the lookback overlap.
+    # Rates and teammates (no change signal) still visit every user; other parents only inside the lookback overlap.
     assert per_parent.pop("GET /v2/users/{id}/billable_rates") == users
     assert per_parent.pop("GET /v2/users/{id}/cost_rates") == users
+    assert per_parent.pop("GET /v2/users/{id}/teammates") == users  # full refresh: every user, every sync
     assert all(visits <= 5 for visits in per_parent.values()), per_parent
     assert sum(per_parent.values()) < len(sandbox.records("invoices")) // 4
 
@@ -119,10 +120,36 @@ def test_state_round_trips_and_is_small(connector: Connector) -> None:
         name, value = state["stream"]["stream_descriptor"]["name"], state["stream"]["stream_state"]
         assert len(json.dumps({k: v for k, v in value.items() if k != "ids"})) < 200  # a cursor, no parent records
         if "ids" in value:  # delivered ids for tombstones: a few bytes each, whatever the records
-            per_id = 2 if "{id}" in (STREAMS_BY_NAME[name].deletes or "") else 4  # (parent, id) pairs cost more
+            spec = STREAMS_BY_NAME[name]
+            # (parent, id) pairs cost more; external reference ids (text) follow no order at all
+            per_id = 2 if "{id}" in (spec.deletes or "") else 6 if spec.text_ids else 4
             assert len(value["ids"]) <= 64 + per_id * first.count(name), name
     again = connector.read(state=states)
     for state in again.state():
         name = state["stream"]["stream_descriptor"]["name"]
         if STREAMS_BY_NAME[name].cursor and not STREAMS_BY_NAME[name].report:
             assert state["stream"]["stream_state"] == first.stream_state(name)
+
+
+def test_teammates_are_read_whole_each_sync_and_follow_reassignments(connector: Connector, sandbox) -> None:
+    streams = [STREAMS_BY_NAME["users"], STREAMS_BY_NAME["user_teammates"]]
+    first = connector.read(streams)
+    assert first.exit_code == 0, first.errors()
+    managers = {u["id"] for u in sandbox.records("users") if "manager" in u["access_roles"]}
+    assert {r["user_id"] for r in first.records["user_teammates"]} <= managers
+    assert len(managers) < len(sandbox.records("users"))  # some users answered 422: no rows, no error
+    assert any("Harvest answered 422 for" in line and "/users/{id}/teammates" in line for line in first.logs("INFO"))
+    manager_id, member_id, admin_id = (sandbox.user_ids[k] for k in ("manager", "member", "admin"))
+    gone = next(r["id"] for r in first.records["user_teammates"] if r["user_id"] == manager_id)
+    sandbox.update("teammates", manager_id, {"teammate_ids": [member_id, admin_id, gone]})
+    sandbox.delete("users", gone)
+    sandbox.update("users", member_id, {"first_name": "Renamed"})
+    sandbox.reset_stats()
+
+    second = connector.read(streams, state=first.state())
+    assert second.exit_code == 0, second.errors()
+    assert {key_of("user_teammates", r) for r in second.records["user_teammates"]} == expected_keys(sandbox, "user_teammates")
+    assert sorted(r["id"] for r in second.records["user_teammates"] if r["user_id"] == manager_id) == sorted([member_id, admin_id])
+    assert {r["first_name"] for r in second.records["user_teammates"] if r["id"] == member_id} == {"Renamed"}
+    users = len(sandbox.records("users"))
+    assert sandbox.stats()["by_endpoint"]["GET /v2/users/{id}/teammates"] == users

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .constants import HTTP_UNPROCESSABLE_ENTITY
+
 ADMIN = "Administrator"
 MANAGER = "Manager"
 MEMBER = "Member"
@@ -30,6 +32,9 @@ class StreamSpec:
     parent_key: str | None = None  # column that carries the parent's id (invoice_id)
     parent_id_field: str = "id"  # field of the parent record holding the id for {parent_id}
     every_parent: bool = False  # no change signal on the parent: visit all of them
+    # Per-parent: the status Harvest documents for a parent that cannot hold this list (a non-Manager's
+    # teammates: 422). That parent has no rows; any other 4xx still fails the stream.
+    no_list_status: int | None = None
     embedded: str | None = None  # derived: field of the parent record that holds the rows
     element_id_as: str = "id"  # derived: column name for the element's id (or a scalar element)
     parent_columns: Flat = ()  # derived: (column, parent field) copied from the parent
@@ -41,6 +46,10 @@ class StreamSpec:
     # record itself; otherwise ("invoices/{invoice_id}") the parent, whose deletion takes its rows along.
     # The other placeholder names a field kept in state next to each id.
     deletes: str | None = None
+    text_ids: bool = False  # tombstones: the row id is a string in Harvest (external references)
+    sweep_reads_parents: bool = False  # per-parent: a sweep re-reads every parent's list (no other deletion signal)
+    embeds: str | None = None  # per-parent: stream whose rows these records embed; a change there re-reads holders
+    holders: str | None = None  # the list naming the parents that hold an embedded row, by a column of that row
 
 
 STREAMS: tuple[StreamSpec, ...] = (
@@ -50,12 +59,21 @@ STREAMS: tuple[StreamSpec, ...] = (
     StreamSpec("users", "users", permission=MANAGER, deletes="users/{id}"),
     StreamSpec("roles", "roles", server_filter=False, deletes="roles/{id}"),  # /roles has no updated_since
     StreamSpec("user_roles", parent="roles", embedded="user_ids", element_id_as="user_id",
-               parent_key="role_id", primary_key=("user_id", "role_id"), cursor="role_updated_at"),
+               parent_key="role_id", primary_key=("user_id", "role_id"), cursor="role_updated_at", deletes="roles/{role_id}"),
     # Rates have no updated_since and no change signal on the user: every user, every sync.
+    # Every user's whole list is read each sync, so a rate no longer listed is tombstoned; a deleted user's
+    # rates go with the user (the same 404 check as the users stream's).
     StreamSpec("billable_rates", "users/{parent_id}/billable_rates", parent="users", parent_key="user_id",
-               every_parent=True, server_filter=False),
+               every_parent=True, server_filter=False, deletes="users/{user_id}"),
     StreamSpec("cost_rates", "users/{parent_id}/cost_rates", parent="users", parent_key="user_id",
-               every_parent=True, server_filter=False),
+               every_parent=True, server_filter=False, deletes="users/{user_id}"),
+    # The teammates a Manager is assigned: Harvest's teammate object (id is the teammate's user id) plus the
+    # Manager's id as user_id, like the other /users/{id} lists, so the key is the pair. No updated_at and
+    # no change signal: every user, every sync. Harvest answers 422 for a user who is not a Manager.
+    # https://help.getharvest.com/api-v2/users-api/users/teammates/ (Administrator only)
+    StreamSpec("user_teammates", "users/{parent_id}/teammates", data_key="teammates", parent="users",
+               parent_key="user_id", primary_key=("user_id", "id"), cursor=None, every_parent=True,
+               no_list_status=HTTP_UNPROCESSABLE_ENTITY),
     StreamSpec("projects", "projects", flat=(("client_id", "client.id"),), permission=MANAGER, deletes="projects/{id}"),
     StreamSpec("tasks", "tasks", deletes="tasks/{id}"),
     StreamSpec("project_tasks", "task_assignments", data_key="task_assignments",
@@ -64,15 +82,20 @@ STREAMS: tuple[StreamSpec, ...] = (
     StreamSpec("project_users", "user_assignments", data_key="user_assignments",
                flat=(("project_id", "project.id"), ("user_id", "user.id")), permission=MANAGER,
                deletes="projects/{project_id}/user_assignments/{id}"),
-    # A user's updated_at need not move when they are assigned; /user_assignments says who changed.
+    # A user's updated_at need not move when they are assigned; /user_assignments says who changed. A
+    # deleted assignment shows nowhere: a sweep re-reads every user's list. Each assignment embeds its
+    # project's task assignments: /task_assignments?updated_since says which projects' changed.
     StreamSpec("user_projects", "users/{parent_id}/project_assignments", data_key="project_assignments",
                parent="project_users", parent_id_field="user_id", parent_key="user_id",
-               flat=(("client_id", "client.id"), ("project_id", "project.id")), permission=MANAGER),
+               flat=(("client_id", "client.id"), ("project_id", "project.id")), permission=MANAGER,
+               deletes="users/{user_id}", sweep_reads_parents=True,
+               embeds="project_tasks", holders="projects/{project_id}/user_assignments"),
     StreamSpec("user_project_tasks", parent="user_projects", embedded="task_assignments",
                element_id_as="project_task_id", primary_key=("user_id", "project_task_id"),
                parent_columns=(("user_id", "user_id"), ("project_id", "project_id"),
                                ("project_assignment_id", "id")),
-               flat=(("task_id", "task.id"),), cursor="user_project_updated_at", permission=MANAGER),
+               flat=(("task_id", "task.id"),), cursor="user_project_updated_at", permission=MANAGER,
+               deletes="users/{user_id}"),
     StreamSpec("time_entries", "time_entries", permission=MEMBER, deletes="time_entries/{id}",
                flat=(("client_id", "client.id"), ("invoice_id", "invoice.id"), ("project_id", "project.id"),
                      ("task_assignment_id", "task_assignment.id"), ("task_id", "task.id"),
@@ -81,7 +104,7 @@ STREAMS: tuple[StreamSpec, ...] = (
     StreamSpec("time_entry_external_reference", parent="time_entries", embedded="external_reference",
                element_id_as="external_reference_id", parent_key="time_entry_id",
                primary_key=("time_entry_id", "external_reference_id"), cursor="time_entry_updated_at",
-               permission=MEMBER),
+               permission=MEMBER, deletes="time_entries/{time_entry_id}", text_ids=True),
     StreamSpec("external_reference", parent="time_entries", embedded="external_reference", distinct=True,
                cursor="time_entry_updated_at", permission=MEMBER),
     StreamSpec("expenses", "expenses", permission=MEMBER, deletes="expenses/{id}",

@@ -15,6 +15,10 @@ RETRY_AFTER_DEFAULT_SECONDS = 15.0
 # Transient failures (5xx, dropped connections, bad bodies) are retried this many times.
 MAX_RETRIES = 6
 
+# 422 Unprocessable Entity: among others, Harvest's documented answer to /users/{id}/teammates for a
+# user who is not a Manager (help.getharvest.com/api-v2/users-api/users/teammates/).
+HTTP_UNPROCESSABLE_ENTITY = 422
+
 # Harvest answers 400 for a report range over a year, counted as (to - from) > 365 days.
 REPORT_MAX_RANGE_DAYS = 365
 

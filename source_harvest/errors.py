@@ -3,6 +3,8 @@
 401: the token or account is wrong (config_error, or one OAuth refresh first).
 403: the token's Harvest role cannot read the stream; handled by the stream so it can name the role.
 404 on a per-parent list: the parent vanished during the sync; the stream skips it with a warning.
+422: fails, except the status a per-parent row documents as "this parent has no such list"
+(`no_list_status`: /users/{id}/teammates of a non-Manager), which the stream reads as no rows.
 429: wait Retry-After. 5xx, dropped connections, truncated or non-JSON bodies: retried with backoff.
 """
 
@@ -53,7 +55,8 @@ def harvest_message(response: requests.Response) -> str:
     return ": ".join(parts)[:300]
 
 
-def error_mapping(stream_name: str, endpoint: str, account_id: str, oauth: bool) -> dict[Union[int, type[Exception]], ErrorResolution]:
+def error_mapping(stream_name: str, endpoint: str, account_id: str, oauth: bool,
+                  no_list_status: int | None = None) -> dict[Union[int, type[Exception]], ErrorResolution]:
     where = f"{stream_name}: GET {endpoint}"
     unauthorized = (
         "Harvest answered 401 Unauthorized: the token is invalid, expired or revoked, or account_id "
@@ -72,14 +75,20 @@ def error_mapping(stream_name: str, endpoint: str, account_id: str, oauth: bool)
     })
     for status in (500, 502, 503, 504, 408):
         mapping[status] = _retry(f"{where}: Harvest answered {status}; retrying with backoff.")
+    if no_list_status is not None:  # the stream reads it as a parent without this list
+        mapping[no_list_status] = ErrorResolution(
+            ResponseAction.IGNORE, FailureType.system_error,
+            f"{where}: Harvest answered {no_list_status}, its documented answer for a parent without this list: no rows.")
     return mapping
 
 
 class HarvestErrorHandler(HttpStatusErrorHandler):
     """The CDK's status handler, plus: a 2xx whose body is not JSON is a transient fault, not data."""
 
-    def __init__(self, logger: logging.Logger, stream_name: str, endpoint: str, account_id: str, oauth: bool, stats: StreamStats) -> None:
-        super().__init__(logger, error_mapping(stream_name, endpoint, account_id, oauth), max_retries=MAX_RETRIES, max_time=RETRY_MAX_TIME)
+    def __init__(self, logger: logging.Logger, stream_name: str, endpoint: str, account_id: str, oauth: bool, stats: StreamStats,
+                 no_list_status: int | None = None) -> None:
+        mapping = error_mapping(stream_name, endpoint, account_id, oauth, no_list_status)
+        super().__init__(logger, mapping, max_retries=MAX_RETRIES, max_time=RETRY_MAX_TIME)
         self._stream_name = f"{stream_name}: GET {endpoint}"
         self._stats = stats
 

@@ -205,8 +205,8 @@ class SourceHarvest(AbstractSource):
                 continue  # one consumer each, read window by window
             state = self._state.get(name) or {}
             stream.state = state
+            stream.prepare_deletes(sync_mode, state)  # a deletion sweep lists whole endpoints (and may deliver from further back)
             since = stream.start_run(sync_mode, state).since
-            stream.prepare_deletes(sync_mode, state)  # a deletion sweep lists whole endpoints
             if stream.reads_directly:
                 direct[name] = stream.production_since(since)
             elif isinstance(stream, DerivedStream):
@@ -223,6 +223,8 @@ class SourceHarvest(AbstractSource):
             if needs:
                 since = child.parent_fetch_since(oldest(needs))
                 context.hub.expect(spec.parent, spec.name, since, child.parent_fields())  # type: ignore[arg-type]
+                if spec.embeds and child.changed_since() is not None:  # which holders to re-read (ChildStream.holders_of_changed)
+                    context.hub.expect(spec.embeds, spec.name, child.changed_since(), child.embedded_fields())
 
     # --- read --------------------------------------------------------------------------------
     def read(self, logger: logging.Logger, config: Mapping[str, Any], catalog: ConfiguredAirbyteCatalog,

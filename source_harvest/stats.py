@@ -37,6 +37,8 @@ class StreamStats:
     total_pages: int | None = None
     pages: int = 0
     fetched: int = 0  # rows on the pages fetched, before any filtering
+    without_list: int = 0  # per-parent: parents answered with the row's no_list_status (no rows)
+    rereads: int = 0  # pages read again because rows moved across page boundaries (shift.py)
     parents_visited: int = 0
     parents_total: int | None = None
     state: dict[str, Any] | None = None
@@ -124,7 +126,7 @@ class SyncStats:
             totals.seconds += stats.seconds
             rows.append({"stream": name, **{k: v for k, v in asdict(stats).items() if k not in ("started", "last_progress")}})
             self.logger.info(
-                f"summary {name}: records={stats.records} requests={stats.requests} retries={stats.retries} "
+                f"summary {name}: records={stats.records} requests={stats.requests} rereads={stats.rereads} retries={stats.retries} "
                 f"429s={stats.throttled} seconds={stats.seconds:.1f} state={json.dumps(stats.state, sort_keys=True)}"
             )
         self.logger.info(

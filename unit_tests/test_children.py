@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import requests_mock
+from airbyte_cdk.models import SyncMode
 
-from unit_tests.conftest import API, get_requests, harvest_page, record, records_of, run_read, serve_empty_lists
+from source_harvest.catalog import STREAMS_BY_NAME
+from source_harvest.streams.checkpoint import CHECKPOINT_REQUESTS
+from source_harvest.streams.resumable import ResumableStream
+from unit_tests.conftest import API, final_state, get_requests, harvest_page, record, records_of, run_read, serve_empty_lists
 
 OLD = "2023-06-01T00:00:00Z"
 NEW = "2024-07-01T00:00:00Z"
@@ -79,3 +83,61 @@ def test_parent_deleted_during_sync_is_skipped_with_a_warning(config) -> None:
     assert [r["estimate_id"] for r in records_of(output, "estimate_messages")] == [2]
     assert output.is_in_logs("estimates 1 was deleted during the sync")
     assert not output.errors
+
+
+def teammate(teammate_id: int) -> dict[str, object]:
+    return {"id": teammate_id, "first_name": "Jim", "last_name": f"Allen {teammate_id}", "email": f"jim{teammate_id}@example.com"}
+
+
+def test_teammates_are_keyed_by_manager_and_teammate_and_a_non_manager_has_none(config) -> None:
+    users = [record(1, OLD), record(2, OLD), record(3, OLD)]
+    with requests_mock.Mocker() as mock:
+        serve_empty_lists(mock)
+        mock.get(API + "users", json=harvest_page("users", users))
+        mock.get(API + "users/1/teammates", json=harvest_page("teammates", [teammate(2), teammate(3)]))
+        mock.get(API + "users/2/teammates", json=harvest_page("teammates", []))  # a Manager with no teammates
+        mock.get(API + "users/3/teammates", status_code=422, json={"message": "The user must be a Manager"})
+        output = run_read(config, {"user_teammates": SyncMode.full_refresh})
+        users_query = get_requests(mock, "/v2/users?")[0]
+        visited = sorted(r.path for r in get_requests(mock, "/teammates"))
+    assert "updated_since" not in users_query.qs  # every user, every sync
+    assert visited == ["/v2/users/1/teammates", "/v2/users/2/teammates", "/v2/users/3/teammates"]
+    rows = records_of(output, "user_teammates")
+    key = STREAMS_BY_NAME["user_teammates"].primary_key
+    assert [tuple(r[k] for k in key) for r in rows] == [(1, 2), (1, 3)]
+    assert rows[0] == {"user_id": 1, **teammate(2)}
+    assert not output.errors
+    assert output.is_in_logs("Harvest answered 422 for 1 of 3 users at /users/{id}/teammates")
+    assert output.is_in_logs("summary user_teammates: records=2 requests=3 ")  # the 422 is a request too
+    assert final_state(output, "user_teammates") == {"__ab_no_cursor_state_message": True}
+
+
+def test_422_fails_a_per_parent_stream_that_documents_no_such_answer(config) -> None:
+    with requests_mock.Mocker() as mock:
+        serve_empty_lists(mock)
+        mock.get(API + "users", json=harvest_page("users", [record(1, OLD)]))
+        mock.get(API + "users/1/cost_rates", status_code=422, json={"message": "Unprocessable"})
+        output = run_read(config, ["cost_rates"])
+    assert any("422 Unprocessable Entity" in e.trace.error.message for e in output.errors)
+
+
+def test_a_full_refresh_per_parent_stream_reads_every_parent_once_across_checkpoints(config, monkeypatch) -> None:
+    checkpoints: list[str] = []
+    taken = ResumableStream._checkpoint
+    monkeypatch.setattr(ResumableStream, "_checkpoint", lambda stream: checkpoints.append(stream.name) or taken(stream))
+    users = [record(user_id, OLD) for user_id in range(1, CHECKPOINT_REQUESTS + 8)]  # a checkpoint, then the rest
+    with requests_mock.Mocker() as mock:
+        serve_empty_lists(mock)
+        mock.get(API + "users", json=harvest_page("users", users))
+        for user in users:
+            mock.get(API + f"users/{user['id']}/teammates", json=harvest_page("teammates", [teammate(user["id"] + 1000)]))
+        output = run_read(config, {"user_teammates": SyncMode.full_refresh})
+        visited = [r.path for r in get_requests(mock, "/teammates")]
+    assert len(visited) == len(set(visited)) == len(users)
+    assert sorted(r["user_id"] for r in records_of(output, "user_teammates")) == [u["id"] for u in users]
+    assert not output.errors
+    assert output.get_stream_statuses("user_teammates")[-1].name == "COMPLETE"
+    assert checkpoints == ["user_teammates"]  # the slice after CHECKPOINT_REQUESTS requests, then the rest
+    states = [m.state.stream.stream_state.__dict__ for m in output.state_messages
+              if m.state.stream.stream_descriptor.name == "user_teammates"]
+    assert states == [{"__ab_no_cursor_state_message": True}]  # full refresh: no resume point goes out

@@ -36,7 +36,7 @@ def first_sync(config, rows: list[dict], endpoint: str = "clients", stream: str 
 
 def test_first_sync_lists_from_the_start_date_and_keeps_a_compact_id_set(deletes_config) -> None:
     state = first_sync(deletes_config, [record(1), record(2), record(3, "2023-01-01T00:00:00Z")])
-    assert set(state) == {"updated_at", "ids", "swept_at", "delivered_since"} and state["ids"].startswith(PREFIX)
+    assert set(state) == {"updated_at", "ids", "swept_at", "swept_since", "delivered_since"} and state["ids"].startswith(PREFIX)
     assert state["delivered_since"] == START
     assert list(IdSet.decode(state["ids"])) == [1, 2]  # id 3 predates the start date: never delivered, never tracked
 
@@ -242,3 +242,30 @@ def test_existence_answers_are_kept_per_endpoint_and_id() -> None:
     assert existence.answer("projects/80/task_assignments/8") is False
     assert existence.answer("projects/81/task_assignments/8") is None
     assert existence.answer("clients/awme") is True
+
+
+def sweep_of(config, state: dict, rows: list[dict]) -> list[int]:
+    """The ids a sweep delivers (no tombstones) when /clients lists `rows`."""
+    with requests_mock.Mocker() as mock:
+        serve_empty_lists(mock)
+        mock.get(API + "clients", json=harvest_page("clients", rows))
+        output = run_read(config, ["clients"], state={"clients": state})
+    return sorted(r["id"] for r in records_of(output, "clients") if DELETED_AT not in r)
+
+
+def test_a_sweep_delivers_a_listed_row_never_delivered_whatever_its_updated_at(deletes_config) -> None:
+    """The backstop for a row a page shift hid: a sweep delivers it although it is older than the cursor."""
+    state = {"updated_at": "2024-06-01T00:00:00Z", "ids": IdSet([1, 2]).encode(), "swept_at": START, "delivered_since": START}
+    old = "2024-03-01T00:00:00Z"
+    rows = [record(1, old), record(2, old), record(5, old), record(6, "2023-06-01T00:00:00Z")]
+    assert sweep_of(deletes_config, state, rows) == [5]  # 6 predates the start date: never delivered
+
+
+def test_a_sweep_delivers_again_every_row_updated_since_the_last_sweeps_since(deletes_config) -> None:
+    """The backstop for a version a read missed: the next sweep delivers again from the last sweep's since."""
+    state = {"updated_at": "2024-06-01T00:00:00Z", "ids": IdSet([1, 2, 3]).encode(), "swept_at": START,
+             "swept_since": "2024-05-01T00:00:00Z", "delivered_since": START}
+    rows = [record(1, "2024-05-15T00:00:00Z"), record(2, "2024-04-01T00:00:00Z"), record(3, "2024-06-02T00:00:00Z")]
+    assert sweep_of(deletes_config, state, rows) == [1, 3]
+    without = {k: v for k, v in state.items() if k != "swept_since"}  # a state saved before: from the cursor less the lookback
+    assert sweep_of(deletes_config, without, rows) == [3]

@@ -15,8 +15,9 @@ from unit_tests.conftest import API, final_state, get_requests, harvest_page, re
 def test_list_follows_links_next_until_null(config, next_query: str) -> None:
     with requests_mock.Mocker() as mock:
         serve_empty_lists(mock)
-        mock.get(API + "clients", json=harvest_page("clients", [record(3), record(2)], next_url=f"{API}clients?{next_query}"))
-        mock.get(f"{API}clients?{next_query}", json=harvest_page("clients", [record(1)]))
+        first = harvest_page("clients", [record(3), record(2)], next_url=f"{API}clients?{next_query}")
+        mock.get(API + "clients", json={**first, "total_entries": 3})
+        mock.get(f"{API}clients?{next_query}", json={**harvest_page("clients", [record(1)]), "total_entries": 3})
         output = run_read(config, ["clients"])
         sent = get_requests(mock, "/clients")
     assert [r["id"] for r in records_of(output, "clients")] == [3, 2, 1]

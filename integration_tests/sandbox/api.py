@@ -186,6 +186,7 @@ NESTED = {
         rows=ROWS_PROJECT_ASSIGNMENTS,
         parent="users",
     ),
+    # Administrator only; a user who is not a Manager gets 422 (check_parent), as Harvest documents.
     ("users", "teammates"): ListSpec(
         "teammates", "teammates", "users", True, updated_since=False, rows=ROWS_TEAMMATES, parent="users"
     ),
@@ -487,10 +488,8 @@ class HarvestApi:
             raise fail(403, FORBIDDEN_MESSAGE)
         if spec.parent == "projects" and not principal.is_admin and parent_id not in principal.managed_projects:
             raise fail(403, FORBIDDEN_MESSAGE)
-        if spec.rows == ROWS_TEAMMATES:
-            user = self.store["users"].by_id[parent_id]
-            if "manager" not in user["access_roles"]:
-                raise fail(422, "The user must be a Manager to have teammates.")
+        if spec.rows == ROWS_TEAMMATES and not self.store.is_manager(self.store["users"].by_id[parent_id]):
+            raise fail(422, "The user must be a Manager to have teammates.")
 
     @staticmethod
     def visibility(spec: ListSpec, principal: Principal) -> Predicate | None:
@@ -571,14 +570,8 @@ class HarvestApi:
             assert parent_id is not None
             return store.project_assignments_of(parent_id)
         if spec.rows == ROWS_TEAMMATES:
-            teammates = store.account.teammates.get(parent_id or 0, set())
-            users = store["users"].ordered
-            result = Ordered()
-            for sort_key, user in zip(users.keys, users.rows, strict=True):
-                if user["id"] in teammates:
-                    result.keys.append(sort_key)
-                    result.rows.append({key: user[key] for key in ("id", "first_name", "last_name", "email")})
-            return result
+            assert parent_id is not None
+            return store.teammates_of(parent_id)
         if spec.rows == ROWS_PROJECT_USER_ASSIGNMENTS:
             everyone = store["user_assignments"].ordered
             result = Ordered()

@@ -3,7 +3,8 @@
 All timestamps fall in the two years before ``anchor`` (exclusive; ``anchor`` defaults to
 yesterday UTC, so generated data is always at least a day old and only control-API mutations
 look recent). Ids grow with ``created_at`` within each collection. Only ``random.Random(seed)`` is
-used, so the same arguments always give the same account.
+used, so the same arguments always give the same account; the other Managers' teammates draw from a
+second generator seeded from it, so that adding them left every other row as it was.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ MIN_USERS = 8  # admin, manager, member, teammates, others
 MIN_CLIENTS = 3
 MIN_CONTACTS = 3
 MIN_PROJECTS = 6
-TEAMMATES_PER_MANAGER = 4
+TEAMMATES_PER_MANAGER = 4  # the test manager's; other Managers get 0 to this many
 MANAGED_PROJECTS_MIN = 2
 PROJECTS_PER_MANAGED = 30  # the test manager manages one project in 30
 MEMBER_PROJECTS = 4
@@ -207,6 +208,17 @@ class Generator:
         account.refresh_token = f"{account.admin_id}.rt.{self.token_string(86)}"
         return store
 
+    def other_teammates(self, users: list[Record], candidates: list[int]) -> None:
+        """Every other Manager gets 0..TEAMMATES_PER_MANAGER active teammates (some none: an empty list)."""
+        account = self.store.account
+        team_rng = random.Random(f"{self.seed}:teammates")
+        for user in users:
+            if "manager" not in user["access_roles"] or user["id"] == account.manager_id:
+                continue
+            pool = [user_id for user_id in candidates if user_id != user["id"]]
+            count = min(team_rng.randint(0, TEAMMATES_PER_MANAGER), len(pool))
+            account.teammates[user["id"]] = set(team_rng.sample(pool, count))
+
     def token_string(self, length: int) -> str:
         alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
         return "".join(self.rng.choice(alphabet) for _ in range(length))
@@ -298,6 +310,7 @@ class Generator:
         account.admin_id, account.manager_id, account.member_id = (users[i]["id"] for i in range(3))
         candidates = [user["id"] for user in users[3:] if user["is_active"]]
         account.teammates[account.manager_id] = set(rng.sample(candidates, min(TEAMMATES_PER_MANAGER, len(candidates))))
+        self.other_teammates(users, candidates)
         roles: list[Record] = []
         role_created = self.moments(len(ROLE_NAMES), 0.0, 0.1)
         members_by_role: dict[str, list[int]] = {name: [] for name in ROLE_NAMES}

@@ -12,6 +12,11 @@ second precision, unless the caller passes those fields explicitly. Side effects
 * invoice/estimate deleted -> its messages and payments go; user deleted -> their assignments and
   rates go (and they leave roles and teams); project deleted -> its assignments go.
 
+``teammates`` is a view: ``update("teammates", manager_id, {"teammate_ids": [...]})`` replaces a
+Manager's teammates, as Harvest's ``PATCH /v2/users/{id}/teammates`` does (422 for a user who is not a
+Manager or an unknown id); a user's own rows never change with it. Teammates are not created or
+deleted one by one.
+
 Fields may name related rows as ``<ref>_id`` (``project_id``) or as nested ``{"id": ...}`` objects;
 child collections take the parent as ``_parent_id``.
 """
@@ -23,7 +28,7 @@ import gc
 from typing import Any
 
 from .factory import Factory, invoice_amounts, rounded_up_hours
-from .store import CHILD_PARENTS, PROJECT_ASSIGNMENTS, SPEC_BY_NAME, Record, Store
+from .store import CHILD_PARENTS, PROJECT_ASSIGNMENTS, SPEC_BY_NAME, TEAMMATES, Record, Store
 from .timefmt import SECONDS_PER_DAY, day_index_of, now_string, parse_date, utc_now
 
 PARENT_FIELD = "_parent_id"
@@ -71,9 +76,14 @@ class Mutator:
     # --- helpers -------------------------------------------------------------------------------
 
     def collection_name(self, name: str) -> str:
-        if name not in SPEC_BY_NAME and name != PROJECT_ASSIGNMENTS:  # company is read-only here
+        if name not in SPEC_BY_NAME and name not in (PROJECT_ASSIGNMENTS, TEAMMATES):  # company is read-only here
             raise MutationError(404, f"unknown collection {name!r}")
         return name
+
+    @staticmethod
+    def refuse_teammate_rows(collection: str) -> None:
+        if collection == TEAMMATES:
+            raise MutationError(422, "teammates are replaced as a whole: update the Manager's id with teammate_ids")
 
     def row(self, collection: str, record_id: int) -> Record:
         record = self.store[collection].by_id.get(record_id)
@@ -145,6 +155,7 @@ class Mutator:
 
     def create(self, name: str, fields: dict[str, Any]) -> Record:
         collection = self.collection_name(name)
+        self.refuse_teammate_rows(collection)
         with self.store.lock:
             if collection == PROJECT_ASSIGNMENTS:
                 user_id = self.parent_id(collection, fields)
@@ -277,6 +288,8 @@ class Mutator:
     def update(self, name: str, record_id: int, fields: dict[str, Any]) -> Record:
         collection = self.collection_name(name)
         with self.store.lock:
+            if collection == TEAMMATES:
+                return self.set_teammates(record_id, fields)
             if collection == PROJECT_ASSIGNMENTS:
                 self.update("user_assignments", record_id, fields)
                 assignment = self.row("user_assignments", record_id)
@@ -309,10 +322,27 @@ class Mutator:
             self.store.bump()
             return self.output(collection, record)
 
+    def set_teammates(self, manager_id: int, fields: dict[str, Any]) -> Record:
+        """Replace a Manager's teammates; the answer lists them as GET /users/{id}/teammates does."""
+        manager = self.row("users", manager_id)
+        if not self.store.is_manager(manager):
+            raise MutationError(422, f"user {manager_id} is not a Manager")
+        teammate_ids = fields.get("teammate_ids")
+        if not isinstance(teammate_ids, list):
+            raise MutationError(422, "teammate_ids (a list of user ids) is required")
+        wanted = {int(user_id) for user_id in teammate_ids}
+        unknown = sorted(wanted - set(self.store["users"].by_id))
+        if unknown:
+            raise MutationError(422, f"unknown user ids {unknown}")
+        self.store.account.teammates[manager_id] = wanted
+        self.store.bump()
+        return {PARENT_FIELD: manager_id, TEAMMATES: export(self.store.teammates_of(manager_id).rows)}
+
     # --- delete --------------------------------------------------------------------------------
 
     def delete(self, name: str, record_id: int) -> None:
         collection = self.collection_name(name)
+        self.refuse_teammate_rows(collection)
         with self.store.lock:
             if collection == PROJECT_ASSIGNMENTS:
                 collection = "user_assignments"
@@ -416,10 +446,13 @@ def records(store: Store, name: str) -> list[Record]:
     with store.lock:
         if name == COMPANY:
             return export([store.company])
-        if name == PROJECT_ASSIGNMENTS:
+        if name in (PROJECT_ASSIGNMENTS, TEAMMATES):
+            per_user = store.project_assignments_of if name == PROJECT_ASSIGNMENTS else store.teammates_of
             result = []
             for user in store["users"].ordered.rows:
-                for row in store.project_assignments_of(user["id"]).rows:
+                if name == TEAMMATES and not store.is_manager(user):
+                    continue  # Harvest answers 422 for them: no list
+                for row in per_user(user["id"]).rows:
                     result.append(row | {PARENT_FIELD: user["id"]})
             return export(result)
         if name not in SPEC_BY_NAME:

@@ -58,8 +58,13 @@ COLLECTION_SPECS: tuple[CollectionSpec, ...] = (
 )
 SPEC_BY_NAME = {spec.name: spec for spec in COLLECTION_SPECS}
 PROJECT_ASSIGNMENTS = "project_assignments"  # a view over active user_assignments, per user
-ALL_COLLECTION_NAMES = tuple(spec.name for spec in COLLECTION_SPECS) + (PROJECT_ASSIGNMENTS,)
-CHILD_PARENTS = {spec.name: spec.parent for spec in COLLECTION_SPECS if spec.parent} | {PROJECT_ASSIGNMENTS: "users"}
+TEAMMATES = "teammates"  # a view over users: each Manager's assigned teammates (AccountInfo.teammates)
+ALL_COLLECTION_NAMES = tuple(spec.name for spec in COLLECTION_SPECS) + (PROJECT_ASSIGNMENTS, TEAMMATES)
+CHILD_PARENTS = {spec.name: spec.parent for spec in COLLECTION_SPECS if spec.parent} | {
+    PROJECT_ASSIGNMENTS: "users",
+    TEAMMATES: "users",
+}
+TEAMMATE_FIELDS = ("id", "first_name", "last_name", "email")  # Harvest's teammate object
 
 
 def _datetime_number(text: str) -> int:
@@ -379,3 +384,20 @@ class Store:
 
     def team_of(self, user_id: int) -> frozenset[int]:
         return frozenset({user_id} | self.account.teammates.get(user_id, set()))
+
+    # --- teammates: a per-Manager view over users ------------------------------------------------
+
+    @staticmethod
+    def is_manager(user: Record) -> bool:
+        return "manager" in user["access_roles"]
+
+    def teammates_of(self, user_id: int) -> Ordered:
+        """A Manager's assigned teammates as Harvest's teammate objects, in the users' API order."""
+        teammates = self.account.teammates.get(user_id, set())
+        users = self["users"].ordered
+        result = Ordered()
+        for key, user in zip(users.keys, users.rows, strict=True):
+            if user["id"] in teammates:
+                result.keys.append(key)
+                result.rows.append({field: user[field] for field in TEAMMATE_FIELDS})
+        return result

@@ -18,10 +18,11 @@ from airbyte_cdk.models import SyncMode
 
 from ..catalog import StreamSpec
 from ..constants import DATETIME_FORMAT
-from .checkpoint import CHECKPOINT, CHECKPOINT_REQUESTS, ListingPosition, PageEnd, Run, Tombstone
+from .checkpoint import CHECKPOINT, CHECKPOINT_REQUESTS, REFRESHED, ListingPosition, PageEnd, ParentDone, Run, Tombstone
 from .context import SyncContext, cursor_value
 from .deletes import DeleteTracker
 from .http import ParentGone
+from .hub import oldest
 from .resumable import ResumableStream
 
 __all__ = ["HarvestStream", "ParentGone", "add_flat_columns"]
@@ -72,6 +73,10 @@ class HarvestStream(ResumableStream):
         since = run.since
         tracker = self.prepare_deletes(sync_mode, stream_state)
         listing = tracker is not None and tracker.sweeping and not tracker.follows_parent
+        # The backstop of a sweep: a row never delivered (a page shift hid it, shift.py) is delivered
+        # whatever its updated_at, from the start date on.
+        backstop = tracker is not None and tracker.sweeping
+        start = self.context.config.start.strftime(DATETIME_FORMAT)
         cursor = self.spec.cursor
         newest = max(filter(None, (self.saved_cursor(stream_state), run.newest)), default=None)
         finished = run.resumed and run.listing is not None and run.listing.next is None  # only tombstones were left
@@ -81,6 +86,10 @@ class HarvestStream(ResumableStream):
             if record.__class__ is not dict:
                 if record.__class__ is Tombstone:
                     yield record.row  # never moves the cursor
+                    continue
+                if record.__class__ is ParentDone:
+                    if tracker is not None:
+                        yield from (t.row for t in tracker.parent_read(record.parent_id, record.held))
                     continue
                 if record.__class__ is PageEnd:
                     run.listing = record.position
@@ -93,9 +102,12 @@ class HarvestStream(ResumableStream):
                 continue
             if listing:
                 tracker.listed_record(record.get("id"))  # type: ignore[union-attr]
-            if cursor:
+            if record.get(REFRESHED):  # what it embeds changed: delivered whatever its updated_at
+                del record[REFRESHED]
+            elif cursor:
                 value = cursor_value(record.get(cursor))
-                if since is not None and value is not None and value < since:
+                if since is not None and value is not None and value < since and not (
+                        backstop and value >= start and tracker.never_delivered(record)):  # type: ignore[union-attr]
                     continue  # older than this stream needs (endpoint shared, or no server filter)
                 if value is not None and (newest is None or value > newest):
                     newest = value
@@ -119,7 +131,15 @@ class HarvestStream(ResumableStream):
             else:
                 sweeping = DeleteTracker.sweep_due(stream_state, self.context.started_at, config.deletes_sweep.total_seconds() / 3600)
             start = self.context.config.start.strftime(DATETIME_FORMAT)
-            self.tracker = DeleteTracker(self.spec, stream_state, sweeping, run.started_at, self.exists, run.sweep, start)
+            tracker = DeleteTracker(self.spec, stream_state, sweeping, run.started_at, self.exists, run.sweep, start)
+            if sweeping and not run.resumed:
+                # A sweep delivers again every row updated since the last sweep's own since (never before
+                # the start date): a version a read missed since then arrives now (the sweep lists them anyway).
+                tracker.sweep_since = run.since
+                previous = tracker.previous_sweep_since
+                if previous and run.since and previous < run.since:
+                    run.since = max(previous, start)
+            self.tracker = tracker
         return self.tracker
 
     @property
@@ -133,7 +153,9 @@ class HarvestStream(ResumableStream):
     def parent_fetch_since(self, since: str | None) -> str | None:
         """The parent listing this stream reads: during a deletion sweep, every parent that can hold a
         delivered row (deleted parents are then seen)."""
-        return self.tracker.floor if self.sweeping else self.parent_since(since)  # type: ignore[union-attr]
+        if self.sweeping:
+            return oldest([self.tracker.floor, self.parent_since(since)])  # type: ignore[union-attr]
+        return self.parent_since(since)
 
     def production_since(self, since: str | None) -> str | None:
         """What this stream's own listing asks Harvest for: during a deletion sweep, every row that can

@@ -38,6 +38,11 @@ CHECKPOINT_REQUESTS = 50
 HEAVY_STATE_CHARS = 64 * 1024
 
 
+# Set on a record whose rows must be delivered whatever their updated_at (what it embeds changed);
+# taken off before the record is delivered. No Harvest field starts with NUL.
+REFRESHED = "\u0000refreshed"
+
+
 class Checkpoint:
     """Yielded between records: everything before it may be committed with a STATE message."""
 
@@ -91,6 +96,16 @@ class PageEnd:
     """Yielded by a list read after each page's records: where the listing stands now."""
 
     position: ListingPosition
+
+
+@dataclass(frozen=True)
+class ParentDone:
+    """Yielded by a per-parent production after a parent's whole list was read: the ids of the rows it
+    holds now (none when it answered 404). Each consumer's delete tracker turns it into tombstones for
+    rows the parent no longer holds; a shared production spools it (hub.py)."""
+
+    parent_id: int
+    held: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -23,13 +23,16 @@ row id) pairs in a PairSet, never one Python object per record.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Union
 
+import numpy as np
+
 from ..config import config_error
 from ..constants import DATETIME_FORMAT
-from ..idset import IdSet, PairSet
+from ..idset import ID_LIMIT, IdSet, PairSet
 from .checkpoint import CHECKPOINT, CHECKPOINT_REQUESTS, Checkpoint, Tombstone
 
 if TYPE_CHECKING:
@@ -41,9 +44,58 @@ SWEPT_AT_KEY = "swept_at"
 # The oldest start date the stream has delivered from: every delivered row was updated at or after it
 # (updated_at only grows), so a sweep lists from there, not the whole history.
 DELIVERED_SINCE_KEY = "delivered_since"
-KEPT_KEYS = (IDS_KEY, SWEPT_AT_KEY, DELIVERED_SINCE_KEY)
+TEXTS_KEY = "texts"  # hashed text ids -> the text (TextIds)
+# The since the last sweep delivered from: the next sweep delivers again every row updated since then,
+# the backstop for a version a read missed (a page shift the count could not see) since that sweep.
+SWEPT_SINCE_KEY = "swept_since"
+KEPT_KEYS = (IDS_KEY, SWEPT_AT_KEY, DELIVERED_SINCE_KEY, TEXTS_KEY, SWEPT_SINCE_KEY)
+TEXT_KEY_BASE = 2**63
 PLACEHOLDER = re.compile(r"{(\w+)}")
 Rows = Union[IdSet, PairSet]  # ids; (parent id, id) pairs when a field is kept next to each id
+
+
+class IntIds:
+    """Row ids as Harvest sends them: integers."""
+
+    @staticmethod
+    def key(value: Any) -> int | None:
+        return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < ID_LIMIT else None
+
+    @staticmethod
+    def value(key: int) -> Any:
+        return key
+
+    def encode(self, kept: Rows) -> dict[str, Any]:
+        return {}
+
+
+class TextIds:
+    """Row ids Harvest sends as strings (external references: "4012", or a service's own id such as a
+    Trello card's hex id). A decimal one is kept as its number; any other as a 63-bit hash above
+    TEXT_KEY_BASE, with the text itself in state under `texts`, so a tombstone can carry it."""
+
+    def __init__(self, texts: Mapping[str, Any] | None = None) -> None:
+        self.texts: dict[int, str] = {int(k): v for k, v in (texts or {}).items()}
+
+    def key(self, value: Any) -> int | None:
+        if not isinstance(value, str) or not value:
+            return None
+        if value.isascii() and value.isdigit() and (value == "0" or value[0] != "0") and int(value) < TEXT_KEY_BASE:
+            return int(value)
+        key = TEXT_KEY_BASE + int.from_bytes(hashlib.blake2b(value.encode(), digest_size=8).digest(), "big") % TEXT_KEY_BASE
+        self.texts[key] = value
+        return key
+
+    def value(self, key: int) -> Any:
+        return self.texts[key] if key >= TEXT_KEY_BASE else str(key)
+
+    def encode(self, kept: Rows) -> dict[str, Any]:
+        """The texts of the hashed ids still kept."""
+        if not self.texts:
+            return {}
+        children = kept.columns()[1] if isinstance(kept, PairSet) else np.fromiter(iter(kept), dtype=np.uint64)
+        wanted = {int(k) for k in children[children >= np.uint64(TEXT_KEY_BASE)]}
+        return {TEXTS_KEY: {str(k): v for k, v in self.texts.items() if k in wanted}} if wanted else {}
 
 
 def add(rows: Rows, parent: int, record_id: int) -> None:
@@ -61,17 +113,26 @@ class DeleteTracker:
         self.template = spec.deletes
         fields = [name for name in PLACEHOLDER.findall(self.template) if name != "id"]
         self.pair_field = fields[0] if fields else None  # kept next to each id (project_id, invoice_id)
+        # The key column that is not the parent's: `id`, or a derived row's element id (`user_id` of user_roles).
+        self.id_column = next((k for k in spec.primary_key if k != self.pair_field), "id")
         self.follows_parent = "{id}" not in self.template
         self.sweeping = sweeping
         self.now = now  # the detection time: when the sync (its first attempt) started
         self.exists = exists
         rows: type[IdSet] | type[PairSet] = PairSet if self.pair_field else IdSet
+        texts = state.get(TEXTS_KEY)
+        if texts is not None and not (isinstance(texts, Mapping) and all(k.isdigit() and isinstance(v, str) for k, v in texts.items())):
+            raise config_error(f"The saved state of {spec.name} has a `{TEXTS_KEY}` value this connector did not write. "
+                               f"Remove `{TEXTS_KEY}` and `{IDS_KEY}` from that stream's state.")
+        self.ids: IntIds | TextIds = TextIds(texts) if spec.text_ids else IntIds()
         try:
             self.stored: Rows = rows.decode(state.get(IDS_KEY))
         except ValueError:
             raise config_error(f"The saved state of {spec.name} has an `ids` value this connector did not write. "
                                "Remove `ids` from that stream's state (deletions are then tracked from this sync on).") from None
         self.previous_sweep = state.get(SWEPT_AT_KEY)
+        self.previous_sweep_since = state.get(SWEPT_SINCE_KEY) if isinstance(state.get(SWEPT_SINCE_KEY), str) else None
+        self.sweep_since: str | None = (sweep or {}).get("since")  # this sweep's own since (set by the stream)
         self.floor = self.delivered_since(state, start)
         self.delivered: Rows = rows()
         try:
@@ -106,12 +167,25 @@ class DeleteTracker:
         return (now - last).total_seconds() >= every_hours * 3600
 
     # --- what the stream reports while it reads ------------------------------------------------
-    def delivered_record(self, record: Mapping[str, Any]) -> None:
-        record_id = record.get("id")
-        if not isinstance(record_id, int) or record_id < 0:
-            return
+    def row_key(self, record: Mapping[str, Any]) -> tuple[int, int] | None:
+        """(parent id or 0, row id) as the sets keep them; None for a row without a usable id."""
+        record_id = self.ids.key(record.get(self.id_column))
+        if record_id is None:
+            return None
         parent = record.get(self.pair_field) if self.pair_field else 0
-        add(self.delivered, parent if isinstance(parent, int) and parent >= 0 else 0, record_id)
+        return (parent if isinstance(parent, int) and parent >= 0 else 0), record_id
+
+    def delivered_record(self, record: Mapping[str, Any]) -> None:
+        key = self.row_key(record)
+        if key is not None:
+            add(self.delivered, *key)
+
+    def never_delivered(self, record: Mapping[str, Any]) -> bool:
+        """A row no saved state of this stream names: a sweep delivers it whatever its updated_at."""
+        key = self.row_key(record)
+        if key is None:
+            return False
+        return (key not in self.stored) if isinstance(self.stored, PairSet) else (key[1] not in self.stored)
 
     def listed_record(self, record_id: Any) -> None:
         """An id (a parent id for rows that follow a parent) seen alive in a full listing."""
@@ -124,9 +198,11 @@ class DeleteTracker:
         if not isinstance(parent_id, int) or parent_id < 0 or parent_id in self.parents_read:
             return
         self.parents_read.add(parent_id)
+        if self.sweeping:
+            self.listed.add(parent_id)  # read in full: the sweep's end need not ask about it again
         if not isinstance(self.stored, PairSet):
             return
-        held = IdSet(i for i in row_ids if isinstance(i, int) and i >= 0)
+        held = IdSet(key for key in map(self.ids.key, row_ids) if key is not None)
         for record_id in self.stored.children_of(parent_id) - held:
             yield Tombstone(self._tombstone(parent_id, record_id))
 
@@ -164,7 +240,7 @@ class DeleteTracker:
 
     def _tombstone(self, parent: int, record_id: int) -> dict[str, Any]:
         add(self.tombstoned, parent, record_id)
-        row: dict[str, Any] = {"id": record_id, self.spec.cursor: self.now, DELETED_AT: self.now}  # type: ignore[dict-item]
+        row: dict[str, Any] = {self.id_column: self.ids.value(record_id), self.spec.cursor: self.now, DELETED_AT: self.now}  # type: ignore[dict-item]
         if self.pair_field:
             row[self.pair_field] = parent
         return row
@@ -179,10 +255,15 @@ class DeleteTracker:
 
     def checkpoint(self) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """`ids` as they stand (delivered rows in, tombstoned rows out), and a sweep's progress."""
-        kept = {IDS_KEY: self.kept().encode(), **({DELIVERED_SINCE_KEY: self.floor} if self.floor else {})}
-        return kept, ({"listed": self.listed.encode()} if self.sweeping else None)
+        rows = self.kept()
+        kept = {IDS_KEY: rows.encode(), **self.ids.encode(rows), **({DELIVERED_SINCE_KEY: self.floor} if self.floor else {})}
+        return kept, ({"listed": self.listed.encode(), **({"since": self.sweep_since} if self.sweep_since else {})}
+                      if self.sweeping else None)
 
     def state(self) -> dict[str, Any]:
         swept = self.now if self.sweeping else self.previous_sweep
-        return {IDS_KEY: self.kept().encode(), **({SWEPT_AT_KEY: swept} if swept else {}),
+        swept_since = self.sweep_since if self.sweeping else self.previous_sweep_since
+        rows = self.kept()
+        return {IDS_KEY: rows.encode(), **self.ids.encode(rows), **({SWEPT_AT_KEY: swept} if swept else {}),
+                **({SWEPT_SINCE_KEY: swept_since} if swept_since else {}),
                 **({DELIVERED_SINCE_KEY: self.floor} if self.floor else {})}

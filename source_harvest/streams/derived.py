@@ -11,30 +11,43 @@ from typing import Any, Iterator
 
 from ..idset import KeySet
 from .base import HarvestStream, add_flat_columns
-from .checkpoint import Run
+from .checkpoint import REFRESHED, ParentDone, Run
 
 
 class DerivedStream(HarvestStream):
     def parent_fields(self) -> frozenset[str]:
         """What this stream reads of each parent record (so a shared spool keeps no more)."""
         spec = self.spec
-        return frozenset({spec.embedded, "id", "updated_at", *(field for _, field in spec.parent_columns)})  # type: ignore[arg-type]
+        return frozenset({spec.embedded, "id", "updated_at", REFRESHED, *(field for _, field in spec.parent_columns)})  # type: ignore[arg-type]
 
     def produce(self, since: str | None, run: Run | None = None) -> Iterator[Any]:
         spec = self.spec
         parent = self.context.streams[spec.parent]  # type: ignore[index]
         seen = KeySet()
         tracker = self.tracker
+        # A parent that is itself a per-parent list (user_projects) comes in groups, one per grandparent
+        # (a user): the group's rows are known at its ParentDone, and the tracker keeps them by grandparent.
+        grouped = bool(parent.spec.parent)
+        held: list[Any] = []
         for parent_record in self.context.hub.records(parent, self.parent_fetch_since(since), self.name, run):
+            if parent_record.__class__ is ParentDone:
+                if tracker is not None:
+                    tracker.listed_record(parent_record.parent_id)
+                    yield from tracker.parent_read(parent_record.parent_id, held)
+                held = []
+                continue
             if parent_record.__class__ is not dict:
                 yield parent_record  # a checkpoint marker: where the parent's list stands
                 continue
             elements = parent_record.get(spec.embedded)  # type: ignore[arg-type]
             if isinstance(elements, dict):
                 elements = [elements]
-            if tracker is not None:  # a parent record carries all of its rows
+            ids = [e.get("id") if isinstance(e, dict) else e for e in elements or ()]
+            if grouped:
+                held.extend(ids)
+            elif tracker is not None:  # a parent record carries all of its rows
                 tracker.listed_record(parent_record.get("id"))
-                yield from tracker.parent_read(parent_record.get("id"), (e.get("id") for e in elements or () if isinstance(e, dict)))
+                yield from tracker.parent_read(parent_record.get("id"), ids)
             for element in elements or ():
                 row = self._row(element, parent_record)
                 if spec.distinct:
@@ -57,4 +70,6 @@ class DerivedStream(HarvestStream):
         for column, field in spec.parent_columns:
             row[column] = parent_record.get(field)
         row[spec.cursor] = parent_record.get("updated_at")  # type: ignore[index]
+        if parent_record.get(REFRESHED):
+            row[REFRESHED] = True
         return add_flat_columns(row, self.flat)

@@ -1,8 +1,8 @@
 """HarvestHttpStream: Harvest's HTTP conventions, shared by every stream.
 
 Owns: the User-Agent header, `per_page=2000`, following `links.next` verbatim (cursor and page
-endpoints alike), the envelope's data key, 403 (naming the role) and 404 handling, request counting
-and the single-object GETs that confirm deletions.
+endpoints alike), the envelope's data key, 403 (naming the role), 404 and a row's `no_list_status`
+handling, request counting and the single-object GETs that confirm deletions.
 https://help.getharvest.com/api-v2/introduction/overview/pagination/
 """
 
@@ -26,6 +26,7 @@ from ..errors import PARSED_BODY_ATTRIBUTE, HarvestErrorHandler, RetryAfterBacko
 from ..network import use_adapter
 from .checkpoint import ListingPosition, PageEnd
 from .context import SyncContext, cursor_value
+from .shift import Reread, ShiftWatch, page_number, page_url, row_ids, served_at
 
 HTTP_FORBIDDEN = 403
 HTTP_NOT_FOUND = 404
@@ -37,6 +38,11 @@ def _authenticator_ignores_responses(request: requests.PreparedRequest, response
 
 class ParentGone(Exception):
     """A per-parent list answered 404: the parent was deleted while the sync ran."""
+
+
+class ParentWithoutList(Exception):
+    """A per-parent list answered the row's `no_list_status`: Harvest documents that this parent cannot
+    hold such a list (teammates of a user who is not a Manager), so it has no rows."""
 
 
 class HarvestHttpStream(HttpStream):
@@ -80,7 +86,7 @@ class HarvestHttpStream(HttpStream):
     def get_error_handler(self) -> Optional[ErrorHandler]:
         config = self.context.config
         return HarvestErrorHandler(self.logger, self.name, self.endpoint, config.account_id, config.auth_type == "Client",
-                                   self.context.stats[self.name])
+                                   self.context.stats[self.name], self.spec.no_list_status)
 
     @property
     def endpoint(self) -> str:
@@ -122,9 +128,8 @@ class HarvestHttpStream(HttpStream):
     def parse_response(self, response: requests.Response, **kwargs: Any) -> Iterable[Mapping[str, Any]]:
         return self._page_records(response)
 
-    @staticmethod
-    def _body(response: requests.Response) -> Any:
-        if response.status_code in (HTTP_FORBIDDEN, HTTP_NOT_FOUND):
+    def _body(self, response: requests.Response) -> Any:
+        if response.status_code in (HTTP_FORBIDDEN, HTTP_NOT_FOUND, self.spec.no_list_status):
             return {}
         if not hasattr(response, PARSED_BODY_ATTRIBUTE):
             setattr(response, PARSED_BODY_ATTRIBUTE, orjson.loads(response.content))
@@ -135,6 +140,8 @@ class HarvestHttpStream(HttpStream):
             raise self._forbidden(response)
         if response.status_code == HTTP_NOT_FOUND:
             raise ParentGone(response.request.path_url if response.request else "")
+        if response.status_code == self.spec.no_list_status:
+            raise ParentWithoutList(f"{response.status_code} {harvest_message(response)}".rstrip())
         body = self._body(response)
         if self.spec.data_key == "":
             return [body] if isinstance(body, dict) else []
@@ -171,7 +178,8 @@ class HarvestHttpStream(HttpStream):
 
     def _pages(self, url: str, params: Mapping[str, Any]) -> Iterator[Any]:
         stream_slice = {"path": url, "params": params}
-        yield from self._read_pages(lambda request, response, state, _slice: self._counted_page(response), stream_slice, {})
+        watch = ShiftWatch()
+        yield from self._read_pages(lambda request, response, state, _slice: self._counted_page(request, response, watch), stream_slice, {})
 
     def _resume_cursor_listing(self, path: str, params: Mapping[str, Any], start: ListingPosition) -> Iterator[Any]:
         """A cursor (keyset) link stays valid while records are created or deleted around it. If Harvest
@@ -207,13 +215,40 @@ class HarvestHttpStream(HttpStream):
                                 "reading that list again from its start so that none is missed.")
             yield from self._pages(path, params)
 
-    def _counted_page(self, response: requests.Response) -> list[Any]:
+    def _counted_page(self, request: requests.PreparedRequest, response: requests.Response, watch: ShiftWatch) -> list[Any]:
         rows: list[Any] = list(self._page_records(response))  # a copy: the parsed body stays as Harvest sent it
         body = self._body(response)
         self.context.stats.page(self.name, body, len(rows))
         last = rows[-1] if rows and rows[-1].__class__ is dict else {}
         next_url = (body.get("links") or {}).get("next") if isinstance(body, dict) else None
+        url = request.url or ""
+        total = body.get("total_entries") if isinstance(body, dict) else None
+        plan = watch.after_page(page_number(url), total, rows, served_at(response))
+        if plan is not None:
+            # Before the page's end: its checkpoint must not pass rows that crossed into pages already read.
+            rows.extend(self._reread_moved_rows(url, plan))
         rows.append(PageEnd(ListingPosition(next_url, last.get("id"), cursor_value(last.get("updated_at")))))
+        return rows
+
+    def _reread_moved_rows(self, url: str, plan: Reread) -> list[Any]:
+        """Rows moved while the list was read (shift.py): the pages before this one, read again from
+        `plan.first` back to `plan.down_to`, and on until one holds a row of `plan.anchor`."""
+        rows: list[Any] = []
+        number = plan.first
+        while True:
+            response = self._get_single(page_url(url, number))
+            if response.status_code == HTTP_NOT_FOUND:
+                raise ParentGone(response.request.path_url if response.request else "")
+            page = self._page_records(response)
+            self.context.stats.page(self.name, self._body(response), len(page))
+            self.context.stats[self.name].rereads += 1
+            rows.extend(page)
+            if number == 1 or (number <= plan.down_to and (not plan.anchor or plan.anchor & row_ids(page))):
+                break
+            number -= 1
+        pages = f"page {number}" if number == plan.first else f"pages {plan.first}..{number}"
+        self.logger.info(f"{self.name}: rows of {self.endpoint} moved while it was read ({plan.reason}); "
+                         f"read {pages} again so that no row that crossed a page boundary is missed.")
         return rows
 
     def _fetch_next_page(self, stream_slice: Optional[Mapping[str, Any]] = None, stream_state: Optional[Mapping[str, Any]] = None,

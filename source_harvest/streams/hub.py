@@ -9,7 +9,8 @@ a temporary file (memory stays flat however large the account), and replayed to 
 filtering to its own `since`. The spool keeps only the fields the consumers still to come read
 (a derived stream reads the embedded array, the id and updated_at; a per-parent stream the id).
 Checkpoint markers pass through to the consumer that fetches; a replay has none (it makes no
-request). A stream that resumes part-way through its own read (checkpoint.py) reads alone: a
+request). ParentDone markers (a parent's list read in full) are spooled and replayed: each consumer
+tracks deletions with them. A stream that resumes part-way through its own read (checkpoint.py) reads alone: a
 production that starts part-way is never shared.
 """
 
@@ -21,6 +22,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterator
 
 import orjson
+
+from .checkpoint import ParentDone
+
+PARENT_DONE_KEY = "\u0000parent_done"  # a spooled ParentDone: no Harvest field starts with NUL
 
 if TYPE_CHECKING:
     from .base import HarvestStream
@@ -108,13 +113,17 @@ class RecordHub:
                     kept = record if fields is None else {k: record[k] for k in fields if k in record}
                     sink.write(orjson.dumps(kept))
                     sink.write(b"\n")
+                elif record.__class__ is ParentDone:
+                    sink.write(orjson.dumps({PARENT_DONE_KEY: record.parent_id, "held": record.held}))
+                    sink.write(b"\n")
                 yield record
         spool.complete = True
 
-    def _replay(self, name: str, spool: Spool) -> Iterator[dict[str, Any]]:
+    def _replay(self, name: str, spool: Spool) -> Iterator[Any]:
         with open(spool.path, "rb") as source:
             for line in source:
-                yield orjson.loads(line)
+                row = orjson.loads(line)
+                yield ParentDone(row[PARENT_DONE_KEY], tuple(row["held"])) if PARENT_DONE_KEY in row else row
         spool.replays_left -= 1
         if spool.replays_left <= 0:
             self._remove(self.spools.pop(name))
