@@ -261,6 +261,16 @@ def test_a_sweep_delivers_a_listed_row_never_delivered_whatever_its_updated_at(d
     assert sweep_of(deletes_config, state, rows) == [5]  # 6 predates the start date: never delivered
 
 
+def test_a_sweep_without_a_baseline_delivers_nothing_older_than_the_cursor(deletes_config) -> None:
+    """A state with a cursor and no delivered ids (from a release or a connector that kept none, or
+    Airbyte's acceptance tests' far-future state) says nothing of what was delivered: its first sweep
+    builds the baseline and has no backstop to apply, so it delivers only what the cursor lets through."""
+    old, new = "2024-03-01T00:00:00Z", "2024-06-02T00:00:00Z"
+    rows = [record(1, old), record(2, old), record(3, new)]
+    assert sweep_of(deletes_config, {"updated_at": "2024-06-01T00:00:00Z"}, rows) == [3]
+    assert sweep_of(deletes_config, {"updated_at": "2999-12-31T23:59:59Z"}, rows) == []
+
+
 def test_a_sweep_delivers_again_every_row_updated_since_the_last_sweeps_since(deletes_config) -> None:
     """The backstop for a version a read missed: the next sweep delivers again from the last sweep's since."""
     state = {"updated_at": "2024-06-01T00:00:00Z", "ids": IdSet([1, 2, 3]).encode(), "swept_at": START,
