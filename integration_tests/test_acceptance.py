@@ -284,11 +284,27 @@ def earliest_cursor(stream: str, state: dict[str, Any]) -> str | None:
     return moment.strftime(DATETIME_FORMAT)
 
 
+def reread_by_embedded_changes(stream: str) -> bool:
+    """A stream whose rows are read again when a row they embed changes (user_projects, which embeds
+    project_tasks), or a stream derived from one: such rows come back with their own older cursor."""
+    spec = STREAMS_BY_NAME[stream]
+    source = STREAMS_BY_NAME[spec.parent] if spec.embedded and spec.parent else spec
+    return source.embeds is not None
+
+
 def records_before(stream: str, state: dict[str, Any], records: Iterable[dict[str, Any]]) -> list[Any]:
-    """Cursor values of records older than a read from `state` may deliver."""
+    """Cursor values of records older than a read from `state` may deliver (CAT's reference: none older
+    than the state's cursor, less the lookback here; CAT itself now checks only that the reads differ)."""
+    if reread_by_embedded_changes(stream):
+        return []
     earliest = earliest_cursor(stream, state)
     cursor = STREAMS_BY_NAME[stream].cursor or ""
     return [] if earliest is None else [data[cursor] for data in records if data.get(cursor) is None or data[cursor] < earliest]
+
+
+def test_only_rows_reread_for_embedded_changes_are_exempt_from_the_cursor_rule() -> None:
+    assert reread_by_embedded_changes("user_projects") and reread_by_embedded_changes("user_project_tasks")
+    assert not reread_by_embedded_changes("clients") and not reread_by_embedded_changes("invoice_line_items")
 
 
 def test_two_sequential_reads_deliver_only_what_the_state_has_not_seen(connector: Connector) -> None:
