@@ -105,8 +105,10 @@ STREAMS: tuple[StreamSpec, ...] = (
                element_id_as="external_reference_id", parent_key="time_entry_id",
                primary_key=("time_entry_id", "external_reference_id"), cursor="time_entry_updated_at",
                permission=MEMBER, deletes="time_entries/{time_entry_id}", text_ids=True),
+    # A reference no time entry names any more is gone: Harvest filters time entries by reference id.
     StreamSpec("external_reference", parent="time_entries", embedded="external_reference", distinct=True,
-               cursor="time_entry_updated_at", permission=MEMBER),
+               cursor="time_entry_updated_at", permission=MEMBER,
+               deletes="time_entries?external_reference_id={id}&per_page=1", text_ids=True),
     StreamSpec("expenses", "expenses", permission=MEMBER, deletes="expenses/{id}",
                flat=(("client_id", "client.id"), ("expense_category_id", "expense_category.id"),
                      ("invoice_id", "invoice.id"), ("project_id", "project.id"),

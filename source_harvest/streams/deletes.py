@@ -7,6 +7,9 @@ be in the warehouse) instead of only what changed; an id it delivered that is no
 with a single-object GET (a page can shift under a paginated listing) and, on 404 only, gets a
 tombstone: its primary key, its cursor and `_ab_cdc_deleted_at` set to the detection time.
 
+A template with a query (`time_entries?external_reference_id={id}`) confirms with a list instead: an
+empty one means the row is gone (an external reference no time entry names any more).
+
 Rows that hang off invoices and estimates (line items, messages, payments) follow their parent:
 when a parent is confirmed deleted, its rows are tombstoned; when a parent is read in full (its
 record, or its whole child list), rows it no longer holds are tombstoned right after its rows.
@@ -27,6 +30,7 @@ import hashlib
 import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Union
+from urllib.parse import quote
 
 import numpy as np
 
@@ -193,8 +197,9 @@ class DeleteTracker:
 
     def listed_record(self, record_id: Any) -> None:
         """An id (a parent id for rows that follow a parent) seen alive in a full listing."""
-        if isinstance(record_id, int) and record_id >= 0:
-            self.listed.add(record_id)
+        key = IntIds.key(record_id) if self.follows_parent else self.ids.key(record_id)
+        if key is not None:
+            self.listed.add(key)
 
     def parent_read(self, parent_id: Any, row_ids: Iterable[Any]) -> Iterator[Tombstone]:
         """A parent read in full: these are all the rows it holds now; rows it held before and no longer
@@ -233,7 +238,9 @@ class DeleteTracker:
             return
         unlisted = kept.without_children(alive) if isinstance(kept, PairSet) else ((0, i) for i in kept - alive)
         for parent, record_id in unlisted:
-            path = self.template.format(id=record_id, **({self.pair_field: parent} if self.pair_field else {}))
+            value = self.ids.value(record_id)
+            path = self.template.format(id=quote(value, safe="") if isinstance(value, str) else value,
+                                        **({self.pair_field: parent} if self.pair_field else {}))
             if self.exists(path):  # still there: a page shifted during the listing
                 alive.add(record_id)
             else:

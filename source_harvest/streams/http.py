@@ -273,7 +273,8 @@ class HarvestHttpStream(HttpStream):
         return body if isinstance(body, dict) else {}
 
     def exists(self, path: str) -> bool:
-        """A single-object GET: False only on 404 (deleted), True on 200; anything else raises.
+        """A single-object GET: False only on 404 (deleted), True on 200; anything else raises. A path
+        with a query is a filtered list instead: False when it lists nothing.
         Asked once per sync per path, however many streams hang off the same parent."""
         known = self.context.existence.answer(path)
         if known is not None:
@@ -281,5 +282,13 @@ class HarvestHttpStream(HttpStream):
         response = self._get_single(path)
         self.context.stats[self.name].requests += 1  # a request, not a page of the stream's listing
         exists = response.status_code != HTTP_NOT_FOUND
+        if exists and "?" in path:
+            body = self._body(response)
+            total = body.get("total_entries") if isinstance(body, dict) else None
+            if not isinstance(total, int):
+                raise AirbyteTracedException(
+                    message=f"{self.name}: Harvest's answer to /{path.split('?')[0]} has no total_entries; the API may have changed.",
+                    failure_type=FailureType.system_error)
+            exists = total > 0
         self.context.existence.record(path, exists)
         return exists
