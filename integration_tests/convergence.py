@@ -1,0 +1,827 @@
+"""Convergence soak: weeks of an account's life, synced into a simulated Airbyte warehouse, compared with the truth.
+
+Issue 19, item 4. Owns the four parts of the proof and the runner that ties them together:
+
+* `Warehouse`: what an Airbyte destination holds after folding every emitted record.
+  Incremental streams use Append + Deduped: per primary key the greatest cursor wins, a tie goes to the
+  later record, and a winning record with `_ab_cdc_deleted_at` removes the key (the key is gone; a later
+  record of the same key, whatever its cursor, inserts it again, as Airbyte's typed table does once the
+  row was deleted). Every record the platform received is folded, also those an attempt emitted after
+  its last STATE before it was killed (destinations write records as they arrive).
+  Full-refresh streams use Overwrite: the table is swapped for the rows of a *successful* sync, the rows
+  of all of that sync's attempts (a resumed full refresh goes on from the killed attempt's checkpoint,
+  so neither attempt alone holds every row); a sync that never succeeds leaves the table as it was.
+* `truth`: per stream, primary key -> the fields a converged row must show, from the sandbox's ground
+  truth (`Sandbox.records`, `Sandbox.report`). Entity streams: `updated_at`. Derived streams: the
+  parent's `updated_at` under the stream's cursor (`role_updated_at`, `user_project_updated_at`,
+  `time_entry_updated_at`, `invoice_updated_at`, `estimate_updated_at`). `company` and
+  `project_budget` (full refresh, no cursor): every field of the truth's row.
+  `external_reference` (one row per reference id, distinct over the time entries that carry it, its
+  cursor the `updated_at` of whichever entry came first): the reference's own fields, not the cursor.
+* `compare`: per stream, missing keys (in the truth, not in the warehouse), ghost keys (in the
+  warehouse, not in the truth) and stale rows (a compared field differs: for incremental streams the
+  cursor, i.e. `updated_at` or the parent's `updated_at`).
+* `Life`: a seeded simulation of an account's activity. `round()` makes many creates, updates and
+  deletes across streams before a sync; `during()` is called with every message of the sync and, every
+  few messages, changes the account while the sync runs, including deleting a row the running
+  page-number list (time entries, expenses, invoices, estimates) has already delivered, which moves
+  every later row one place up so that the next page boundary skips one (the sandbox's page lists are
+  slices of the current rows, recomputed after each write: a real shift).
+
+`soak()` runs one seed: a first sync, busy rounds (mutations before and during the sync, a few percent
+of server faults, some attempts killed after a random share of a sync's requests and resumed from the
+last STATE of each stream, as Airbyte does), then a quiet round, and compares.
+
+Deletion sweeps: `deletes_sweep_hours` is set per sync, 0 (every sync sweeps) or 24 (no sweep: the
+rounds take seconds), chosen by the seed for a third of the busy rounds; the quiet round always sweeps,
+since the connector promises convergence within one sweep interval. `lookback_window_minutes` is 0, so
+nothing is re-read by the overlap: convergence must come from the cursor cap and the sweeps alone.
+
+Not compared: the nine windowed reports (`time_*`, `expenses_*`, `uninvoiced`). Their rows are totals
+per subject and window with no `updated_at`; the connector re-reads only the open window and the
+windows ending within `reports_lookback_days` (docs/reports.md), and emits no tombstone when a
+subject's row leaves a window (an entry moved or deleted), so a warehouse that keeps an old window's
+total or a vanished subject's row is what the docs promise, not a divergence. `project_budget` is one
+current row set read in full every sync (Overwrite), so its truth is sound: the report as the account
+stands at the end. A stream this module has no truth for (a stream added later) is listed as not
+compared.
+
+Run: `make soak` (`python -m integration_tests.convergence --help`); the CI version is
+integration_tests/test_convergence.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any, Callable, Iterator
+from unittest import mock
+
+from integration_tests.conftest import ANCHOR, TIME_SCALE, Connector, Run, catalog_for
+from integration_tests.expectations import ENTITY, key_of
+from integration_tests.sandbox import Sandbox
+from source_harvest.catalog import STREAMS, STREAMS_BY_NAME
+from source_harvest.streams.deletes import DELETED_AT
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE_LISTS = ("time_entries", "expenses", "invoices", "estimates")  # page-number endpoints: rows shift
+WINDOWED_REPORTS = tuple(s.name for s in STREAMS if s.report == "windowed")
+NOT_COMPARED_REASON = "windowed report: no updated_at, re-read only within reports_lookback_days, no tombstones"
+BACKOFF_CAP_SECONDS = 0.02  # retries' backoff (the CDK's 5 s, 10 s, …) shortened: the sandbox's time runs at TIME_SCALE
+SWEEP_HOURS, NO_SWEEP_HOURS = 0, 24
+BATCH_REQUESTS = 6  # parents per checkpoint of per-parent streams, small so kills land inside them (as test_resume.py)
+MAX_FAILED_ATTEMPTS = 3  # attempts that end in an error (not a kill) before the sync counts as failed
+
+Key = Any
+Fields = dict[str, Any]
+
+
+# --- the warehouse ---------------------------------------------------------------------------------
+
+class Warehouse:
+    """Tables as an Airbyte destination holds them after every record received (see module docstring)."""
+
+    def __init__(self) -> None:
+        self.tables: dict[str, dict[Key, dict[str, Any]]] = defaultdict(dict)
+        self.pending: dict[str, dict[Key, dict[str, Any]]] | None = None  # full-refresh rows of the sync in progress
+
+    def begin_sync(self) -> None:
+        self.pending = defaultdict(dict)
+
+    def fold(self, stream: str, data: dict[str, Any]) -> None:
+        spec = STREAMS_BY_NAME[stream]
+        key = key_of(stream, data)
+        if spec.cursor is None:
+            if self.pending is None:
+                raise RuntimeError("a full-refresh record outside a sync: call begin_sync() first")
+            self.pending[stream][key] = data
+            return
+        table = self.tables[stream]
+        held = table.get(key)
+        if held is not None and _order(held.get(spec.cursor)) > _order(data.get(spec.cursor)):
+            return  # an older version arrived late: the greater cursor stays
+        if data.get(DELETED_AT) is not None:
+            table.pop(key, None)
+        else:
+            table[key] = data
+
+    def end_sync(self, succeeded: bool) -> None:
+        """Overwrite: a successful sync's full-refresh rows replace the tables; a failed sync's are dropped."""
+        assert self.pending is not None
+        if succeeded:
+            for spec in STREAMS:
+                if spec.cursor is None:
+                    self.tables[spec.name] = dict(self.pending.get(spec.name, {}))
+        self.pending = None
+
+    def take(self, run: Run) -> None:
+        for stream, rows in run.records.items():
+            if stream in STREAMS_BY_NAME:
+                for data in rows:
+                    self.fold(stream, data)
+
+
+def _order(cursor: Any) -> tuple[int, str]:
+    """Cursors compare as text (ISO dates and datetimes); a missing cursor sorts first."""
+    return (0, "") if cursor is None else (1, str(cursor))
+
+
+# --- the truth ---------------------------------------------------------------------------------------
+
+Truth = dict[str, dict[Key, Fields]]
+REFERENCE_FIELDS = ("id", "group_id", "account_id", "permalink", "service", "service_icon_url")
+
+
+def truth(box: Sandbox) -> Truth:
+    """Per compared stream: primary key -> the fields its converged row must show."""
+    result: Truth = {}
+    for stream, collection in ENTITY.items():
+        spec = STREAMS_BY_NAME[stream]
+        result[stream] = {r["id"]: {spec.cursor: r["updated_at"]} for r in box.records(collection)}  # keyed by their own id
+    for stream, documents in (("invoice_line_items", "invoices"), ("estimate_line_items", "estimates")):
+        cursor = STREAMS_BY_NAME[stream].cursor
+        result[stream] = {item["id"]: {cursor: parent["updated_at"]} for parent in box.records(documents) for item in parent["line_items"]}
+    result["user_roles"] = {(user, role["id"]): {"role_updated_at": role["updated_at"]}
+                            for role in box.records("roles") for user in role["user_ids"]}
+    result["user_project_tasks"] = {(a["_parent_id"], t["id"]): {"user_project_updated_at": a["updated_at"]}
+                                    for a in box.records("project_assignments") for t in a["task_assignments"]}
+    entries = [e for e in box.records("time_entries") if e.get("external_reference")]
+    result["time_entry_external_reference"] = {(e["id"], e["external_reference"]["id"]): {"time_entry_updated_at": e["updated_at"]}
+                                               for e in entries}
+    result["external_reference"] = {e["external_reference"]["id"]: {k: e["external_reference"].get(k) for k in REFERENCE_FIELDS}
+                                    for e in entries}
+    company = box.records("company")[0]
+    result["company"] = {company["base_uri"]: dict(company)}
+    result["project_budget"] = {row["project_id"]: dict(row) for row in box.report("project_budget")}
+    return result
+
+
+# --- the comparison ----------------------------------------------------------------------------------
+
+@dataclass
+class Divergence:
+    missing: list[Key] = field(default_factory=list)
+    ghost: list[Key] = field(default_factory=list)
+    stale: list[tuple[Key, Fields, Fields]] = field(default_factory=list)  # key, truth's fields, warehouse's
+    compared: bool = True
+
+    @property
+    def counts(self) -> tuple[int, int, int]:
+        return len(self.missing), len(self.ghost), len(self.stale)
+
+    @property
+    def clean(self) -> bool:
+        return self.counts == (0, 0, 0)
+
+
+def compare(warehouse: Warehouse, expected: Truth) -> dict[str, Divergence]:
+    result: dict[str, Divergence] = {}
+    for spec in STREAMS:
+        if spec.name not in expected:
+            result[spec.name] = Divergence(compared=False)
+            continue
+        table, wanted = warehouse.tables.get(spec.name, {}), expected[spec.name]
+        divergence = Divergence(missing=sorted((k for k in wanted if k not in table), key=repr),
+                                ghost=sorted((k for k in table if k not in wanted), key=repr))
+        for key, fields in wanted.items():
+            row = table.get(key)
+            if row is not None:
+                held = {name: row.get(name) for name in fields}
+                if held != fields:
+                    divergence.stale.append((key, fields, held))
+        result[spec.name] = divergence
+    return result
+
+
+def render(divergences: dict[str, Divergence], examples: int = 2) -> str:
+    """A table: stream, missing, ghost, stale, and a few example keys of each divergent stream."""
+    lines = [f"{'stream':34} {'missing':>7} {'ghost':>7} {'stale':>7}  examples"]
+    for name, d in divergences.items():
+        if not d.compared:
+            why = NOT_COMPARED_REASON if name in WINDOWED_REPORTS else "no truth defined for this stream"
+            lines.append(f"{name:34} {'-':>7} {'-':>7} {'-':>7}  not compared: {why}")
+            continue
+        missing, ghost, stale = d.counts
+        shown = []
+        if d.missing:
+            shown.append(f"missing {d.missing[:examples]}")
+        if d.ghost:
+            shown.append(f"ghost {d.ghost[:examples]}")
+        for key, want, held in d.stale[:examples]:
+            diff = {k: (want[k], held[k]) for k in want if want[k] != held[k]}
+            shown.append(f"stale {key!r} (truth, warehouse): {_short(diff)}")
+        lines.append(f"{name:34} {missing:>7} {ghost:>7} {stale:>7}  {'; '.join(shown)}")
+    total = [sum(d.counts[i] for d in divergences.values() if d.compared) for i in range(3)]
+    lines.append(f"{'TOTAL':34} {total[0]:>7} {total[1]:>7} {total[2]:>7}")
+    return "\n".join(lines)
+
+
+def _short(value: Any, limit: int = 160) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# --- the account's life ------------------------------------------------------------------------------
+
+class Life:
+    """Seeded activity on the sandbox: creates, updates and deletes across streams, before and during syncs.
+
+    Deletes follow Harvest's rules where it refuses them (a user, project or task with time tracked to it,
+    an assignment with time entries), so the account stays one Harvest could hold."""
+
+    def __init__(self, box: Sandbox, seed: int, page_size: int, every_messages: int = 40, shifts_per_list: int = 3) -> None:
+        self.box = box
+        self.page_size = page_size  # rows per page the sandbox serves
+        self.shifts_per_list = shifts_per_list  # shift-deletes per page list and attempt
+        self.rng = random.Random(seed)
+        self.every_messages = every_messages
+        self.number = 0
+        self.created: dict[str, set[int]] = defaultdict(set)
+        self.counts: dict[str, int] = defaultdict(int)  # what was done, by "verb collection"
+        self.line_item_id = 1 + max((item["id"] for name in ("invoices", "estimates") for d in box.records(name)
+                                     for item in d["line_items"]), default=0)
+        refs = [e["external_reference"] for e in box.records("time_entries") if e.get("external_reference")]
+        self.references = {r["id"]: r for r in refs}
+        self.reference_number = 0
+        self.anchor = box.anchor
+        self._attempt_reset()
+
+    # --- bookkeeping ---
+    def _next(self) -> int:
+        self.number += 1
+        return self.number
+
+    def _pick(self, collection: str, where: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, Any] | None:
+        rows = self.box.records(collection)
+        if where is not None:
+            rows = [r for r in rows if where(r)]
+        return self.rng.choice(rows) if rows else None
+
+    def _did(self, verb: str, collection: str) -> None:
+        self.counts[f"{verb} {collection}"] += 1
+
+    def _create(self, collection: str, fields: dict[str, Any]) -> dict[str, Any]:
+        record = self.box.create(collection, fields)
+        self.created[collection].add(record["id"])
+        self._did("create", collection)
+        return record
+
+    def _update(self, collection: str, record: dict[str, Any] | None, fields: dict[str, Any]) -> None:
+        if record is not None:
+            self.box.update(collection, record["id"], fields)
+            self._did("update", collection)
+
+    def _delete(self, collection: str, record: dict[str, Any] | None) -> None:
+        if record is not None:
+            self.box.delete(collection, record["id"])
+            self._did("delete", collection)
+
+    def _day(self, recent: bool = False) -> str:
+        """A spent/issue date: today (the top of the lists) or anywhere in the account's history."""
+        if recent or self.rng.random() < 0.3:
+            return date.today().isoformat()
+        return (self.anchor - timedelta(days=self.rng.randrange(0, 700))).isoformat()
+
+    def _reference(self) -> dict[str, Any]:
+        if self.references and self.rng.random() < 0.5:
+            return dict(self.rng.choice(list(self.references.values())))
+        self.reference_number += 1
+        ref_id = f"soak-{self.rng.randrange(10**6)}-{self.reference_number}"
+        reference = {"id": ref_id, "group_id": "soak", "account_id": "1", "permalink": f"https://example.test/{ref_id}",
+                     "service": "example.test", "service_icon_url": "https://example.test/icon.png"}
+        self.references[ref_id] = reference
+        return dict(reference)
+
+    def _tracked(self) -> tuple[set[int], set[int], set[int], set[int]]:
+        """Users, projects, user assignments and task assignments with time or expenses tracked to them."""
+        users, projects, user_assignments, task_assignments = set(), set(), set(), set()
+        for collection in ("time_entries", "expenses"):
+            for row in self.box.records(collection):
+                users.add(row["user"]["id"])
+                projects.add(row["project"]["id"])
+                user_assignments.add(row["user_assignment"]["id"])
+                if collection == "time_entries":
+                    task_assignments.add(row["task_assignment"]["id"])
+        return users, projects, user_assignments, task_assignments
+
+    # --- the operations: each makes one change somewhere in the account ---
+    def change_clients(self) -> None:
+        n = self._next()
+        roll = self.rng.random()
+        if roll < 0.4:
+            self._create("clients", {"name": f"Soak client {n}"})
+        elif roll < 0.8:
+            self._update("clients", self._pick("clients"), {"name": f"Client renamed {n}"})
+        else:
+            busy = {p["client"]["id"] for p in self.box.records("projects")} | {c["client"]["id"] for c in self.box.records("contacts")}
+            busy |= {d["client"]["id"] for name in ("invoices", "estimates") for d in self.box.records(name)}
+            self._delete("clients", self._pick("clients", lambda r: r["id"] not in busy))
+
+    def change_contacts(self) -> None:
+        n = self._next()
+        roll = self.rng.random()
+        if roll < 0.4:
+            client = self._pick("clients")
+            if client is not None:
+                self._create("contacts", {"client_id": client["id"], "first_name": f"Soak {n}"})
+        elif roll < 0.75:
+            self._update("contacts", self._pick("contacts"), {"title": f"Title {n}"})
+        else:
+            self._delete("contacts", self._pick("contacts"))
+
+    def change_users(self) -> None:
+        n = self._next()
+        roll = self.rng.random()
+        if roll < 0.35:
+            user = self._create("users", {"first_name": "Soak", "last_name": f"User {n}", "access_roles": ["member"]})
+            project = self._pick("projects")
+            if project is not None:
+                self._create("user_assignments", {"user_id": user["id"], "project_id": project["id"]})
+            self._create(self.rng.choice(("billable_rates", "cost_rates")), {"_parent_id": user["id"], "amount": 90.0 + n % 50})
+        elif roll < 0.75:
+            self._update("users", self._pick("users"), {"telephone": f"+1 555 {n:04d}"})
+        else:
+            tracked, _, _, _ = self._tracked()
+            protected = set(self.box.user_ids.values()) | tracked
+            self._delete("users", self._pick("users", lambda r: r["id"] not in protected))
+
+    def change_roles(self) -> None:
+        n = self._next()
+        users = [u["id"] for u in self.box.records("users")]
+        roll = self.rng.random()
+        if roll < 0.3:
+            self._create("roles", {"name": f"Soak role {n}", "user_ids": self.rng.sample(users, min(len(users), self.rng.randint(1, 3)))})
+        elif roll < 0.8:
+            role = self._pick("roles")
+            if role is not None:
+                members = [u for u in role["user_ids"] if self.rng.random() < 0.6]  # some leave
+                members += [u for u in self.rng.sample(users, min(2, len(users))) if u not in members]  # some join
+                self._update("roles", role, {"user_ids": members})
+        else:
+            self._delete("roles", self._pick("roles"))
+
+    def change_projects(self) -> None:
+        n = self._next()
+        roll = self.rng.random()
+        if roll < 0.35:
+            client = self._pick("clients")
+            if client is not None:
+                project = self._create("projects", {"client_id": client["id"], "name": f"Soak project {n}"})
+                task = self._pick("tasks")
+                if task is not None:
+                    self._create("task_assignments", {"project_id": project["id"], "task_id": task["id"]})
+        elif roll < 0.8:
+            self._update("projects", self._pick("projects"), {"notes": f"Notes {n}"})
+        else:
+            _, tracked, _, _ = self._tracked()
+            self._delete("projects", self._pick("projects", lambda r: r["id"] not in tracked and r["id"] in self.created["projects"]))
+
+    def change_tasks(self) -> None:
+        n = self._next()
+        roll = self.rng.random()
+        if roll < 0.4:
+            self._create("tasks", {"name": f"Soak task {n}"})
+        elif roll < 0.85:
+            self._update("tasks", self._pick("tasks"), {"name": f"Task renamed {n}"})
+        else:
+            assigned = {a["task"]["id"] for a in self.box.records("task_assignments")}
+            self._delete("tasks", self._pick("tasks", lambda r: r["id"] not in assigned))
+
+    def change_task_assignments(self) -> None:
+        roll = self.rng.random()
+        if roll < 0.4:
+            project, task = self._pick("projects"), self._pick("tasks")
+            taken = {(a["project"]["id"], a["task"]["id"]) for a in self.box.records("task_assignments")}
+            if project is not None and task is not None and (project["id"], task["id"]) not in taken:
+                self._create("task_assignments", {"project_id": project["id"], "task_id": task["id"]})
+        elif roll < 0.75:
+            assignment = self._pick("task_assignments")
+            if assignment is not None:
+                self._update("task_assignments", assignment, {"billable": not assignment["billable"]})
+        else:
+            _, _, _, tracked = self._tracked()
+            self._delete("task_assignments", self._pick("task_assignments", lambda r: r["id"] not in tracked))
+
+    def change_user_assignments(self) -> None:
+        roll = self.rng.random()
+        if roll < 0.35:
+            project, user = self._pick("projects"), self._pick("users")
+            taken = {(a["project"]["id"], a["user"]["id"]) for a in self.box.records("user_assignments")}
+            if project is not None and user is not None and (project["id"], user["id"]) not in taken:
+                self._create("user_assignments", {"project_id": project["id"], "user_id": user["id"]})
+        elif roll < 0.8:
+            assignment = self._pick("user_assignments")
+            if assignment is not None:
+                change = self.rng.choice(({"is_project_manager": not assignment["is_project_manager"]},
+                                          {"is_active": not assignment["is_active"]},  # leaves or rejoins the user's projects
+                                          {"hourly_rate": float(self.rng.randint(50, 200))}))
+                self._update("user_assignments", assignment, change)
+        else:
+            _, _, tracked, _ = self._tracked()
+            self._delete("user_assignments", self._pick("user_assignments", lambda r: r["id"] not in tracked))
+
+    def _assignment(self) -> dict[str, Any] | None:
+        """An active user assignment whose project has tasks: where time can be tracked."""
+        tasked = {a["project"]["id"] for a in self.box.records("task_assignments")}
+        return self._pick("user_assignments", lambda r: r["is_active"] and r["project"]["id"] in tasked)
+
+    def change_time_entries(self) -> None:
+        n = self._next()
+        roll = self.rng.random()
+        if roll < 0.35:
+            assignment = self._assignment()
+            if assignment is not None:
+                fields = {"user_id": assignment["user"]["id"], "project_id": assignment["project"]["id"], "spent_date": self._day(),
+                          "hours": round(self.rng.uniform(0.25, 8), 2), "notes": f"Soak {n}"}
+                if self.rng.random() < 0.4:
+                    fields["external_reference"] = self._reference()
+                self._create("time_entries", fields)
+        elif roll < 0.75:
+            entry = self._pick("time_entries")
+            if entry is not None:
+                change = self.rng.choice(({"hours": round(self.rng.uniform(0.25, 8), 2)}, {"notes": f"Edited {n}"},
+                                          {"spent_date": self._day()},  # moves the row in the list
+                                          {"external_reference": self._reference()}, {"external_reference": None}))
+                self._update("time_entries", entry, change)
+        else:
+            referenced = self.rng.random() < 0.4
+            self._delete("time_entries", self._pick("time_entries", lambda r: bool(r.get("external_reference")) == referenced))
+
+    def change_expenses(self) -> None:
+        n = self._next()
+        roll = self.rng.random()
+        if roll < 0.35:
+            assignment = self._pick("user_assignments", lambda r: r["is_active"])
+            if assignment is not None:
+                self._create("expenses", {"user_id": assignment["user"]["id"], "project_id": assignment["project"]["id"],
+                                          "spent_date": self._day(), "total_cost": float(self.rng.randint(5, 500))})
+        elif roll < 0.75:
+            self._update("expenses", self._pick("expenses"), self.rng.choice(({"notes": f"Expense {n}"}, {"spent_date": self._day()})))
+        else:
+            self._delete("expenses", self._pick("expenses"))
+
+    def change_categories(self) -> None:
+        n = self._next()
+        collection = self.rng.choice(("expense_categories", "invoice_item_categories", "estimate_item_categories"))
+        if self.rng.random() < 0.4:
+            self._create(collection, {"name": f"Soak category {n}"})
+        else:
+            self._update(collection, self._pick(collection), {"name": f"Category renamed {n}"})
+
+    def _line_items(self, items: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
+        kept = [dict(item) for item in items if self.rng.random() < 0.8]
+        for item in kept[:1]:
+            item["description"] = f"Changed {n}"
+        self.line_item_id += 1
+        kept.append({"id": self.line_item_id, "project": None, "kind": "Service", "description": f"Soak item {n}",
+                     "quantity": 1.0, "unit_price": 100.0, "amount": 100.0, "taxed": False, "taxed2": False})
+        return kept
+
+    def change_invoices(self) -> None:
+        n = self._next()
+        roll = self.rng.random()
+        invoice = self._pick("invoices")
+        if roll < 0.2:
+            client = self._pick("clients")
+            if client is not None:
+                created = self._create("invoices", {"client_id": client["id"], "issue_date": self._day(), "subject": f"Soak {n}"})
+                self._create("invoice_messages", {"_parent_id": created["id"], "event_type": "send"})
+        elif invoice is None:
+            return
+        elif roll < 0.4:
+            self._update("invoices", invoice, self.rng.choice(({"subject": f"Invoice {n}"}, {"line_items": self._line_items(invoice["line_items"], n)},
+                                                              {"issue_date": self._day()})))
+        elif roll < 0.55:
+            self._create("invoice_messages", {"_parent_id": invoice["id"], "event_type": self.rng.choice(("send", "close", "re-open"))})
+        elif roll < 0.75:
+            self._create("invoice_payments", {"_parent_id": invoice["id"], "amount": round(max(invoice["due_amount"], 20.0) / 2, 2)})
+        elif roll < 0.85:
+            payment = self._pick("invoice_payments")
+            if payment is not None:
+                if self.rng.random() < 0.5:
+                    self._update("invoice_payments", payment, {"notes": f"Payment {n}"})
+                else:
+                    self._delete("invoice_payments", payment)
+        else:
+            self._delete("invoices", invoice)
+
+    def change_estimates(self) -> None:
+        n = self._next()
+        roll = self.rng.random()
+        estimate = self._pick("estimates")
+        if roll < 0.25:
+            client = self._pick("clients")
+            if client is not None:
+                self._create("estimates", {"client_id": client["id"], "issue_date": self._day(), "subject": f"Soak {n}"})
+        elif estimate is None:
+            return
+        elif roll < 0.55:
+            self._update("estimates", estimate, self.rng.choice(({"subject": f"Estimate {n}"}, {"line_items": self._line_items(estimate["line_items"], n)},
+                                                                {"issue_date": self._day()})))
+        elif roll < 0.8:
+            self._create("estimate_messages", {"_parent_id": estimate["id"], "event_type": self.rng.choice(("send", "accept", "decline"))})
+        else:
+            self._delete("estimates", estimate)
+
+    def change_rates(self) -> None:
+        user = self._pick("users")
+        if user is not None:
+            self._create(self.rng.choice(("billable_rates", "cost_rates")), {"_parent_id": user["id"], "amount": float(self.rng.randint(50, 250))})
+
+    def operations(self) -> list[tuple[Callable[[], None], int]]:
+        """Each operation with its weight: the busy streams change most."""
+        return [(self.change_time_entries, 12), (self.change_expenses, 5), (self.change_invoices, 6), (self.change_estimates, 4),
+                (self.change_roles, 2), (self.change_user_assignments, 3), (self.change_task_assignments, 3), (self.change_users, 1),
+                (self.change_projects, 1), (self.change_tasks, 1), (self.change_clients, 1), (self.change_contacts, 1),
+                (self.change_categories, 1), (self.change_rates, 1)]
+
+    def change_something(self) -> None:
+        operations, weights = zip(*self.operations(), strict=True)
+        self.rng.choices(operations, weights)[0]()
+
+    def round(self, changes: int) -> None:
+        """Before a sync: `changes` random changes, and every operation at least once."""
+        for operation, _ in self.operations():
+            operation()
+        for _ in range(changes):
+            self.change_something()
+
+    # --- during a sync ---
+    def _attempt_reset(self) -> None:
+        self.messages = 0
+        self.delivered: dict[str, list[int]] = defaultdict(list)  # ids each page list delivered in this attempt
+        self.shifted: dict[str, int] = defaultdict(int)
+
+    def begin_attempt(self) -> None:
+        self._attempt_reset()
+
+    def during(self, line: str) -> None:
+        """Called with every message of the running sync: every `every_messages` messages one change, and,
+        now and then, when a page list is half-way through a page past its first, the deletion of a row it
+        delivered on an earlier page."""
+        self.messages += 1
+        if '"RECORD"' in line[:20]:
+            record = json.loads(line)["record"]
+            stream = record["stream"]
+            if stream in PAGE_LISTS and DELETED_AT not in record["data"]:
+                ids = self.delivered[stream]
+                ids.append(record["data"]["id"])
+                half = self.page_size // 2
+                if len(ids) > self.page_size and len(ids) % self.page_size == half and self.shifted[stream] < self.shifts_per_list \
+                        and self.rng.random() < 0.5:
+                    self.shifted[stream] += 1
+                    self.shift(stream, ids[:-half])
+        if self.messages % self.every_messages == 0:
+            self.change_something()
+
+    def shift(self, collection: str, delivered: list[int]) -> None:
+        """Delete a row of an earlier page of the running list: every later row moves one place up."""
+        alive = {r["id"] for r in self.box.records(collection)}
+        candidates = [i for i in delivered if i in alive]
+        if candidates:
+            self.box.delete(collection, self.rng.choice(candidates))
+            self._did("shift-delete", collection)
+
+
+# --- syncs -------------------------------------------------------------------------------------------
+
+class CappedSleep:
+    """The `time` module as the backoff library sees it: its waits cut to BACKOFF_CAP_SECONDS."""
+
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        time.sleep(min(seconds, BACKOFF_CAP_SECONDS))
+
+
+@contextlib.contextmanager
+def fast_retries() -> Iterator[None]:
+    """The CDK's retry backoff (5 s, 10 s, … via the backoff library) waits at most BACKOFF_CAP_SECONDS; the
+    connector's budget and Retry-After waits are untouched (the sandbox's windows are TIME_SCALE short)."""
+    with mock.patch("backoff._sync.time", CappedSleep):
+        yield
+
+
+@contextlib.contextmanager
+def small_batches(requests: int = BATCH_REQUESTS) -> Iterator[None]:
+    with mock.patch("source_harvest.streams.child.CHECKPOINT_REQUESTS", requests), \
+            mock.patch("source_harvest.streams.deletes.CHECKPOINT_REQUESTS", requests):
+        yield
+
+
+@dataclass
+class Totals:
+    syncs: int = 0
+    attempts: int = 0
+    kills: int = 0
+    failed_attempts: int = 0
+    requests: int = 0
+    faults: int = 0
+    records: int = 0
+    tombstones: int = 0
+    seconds: float = 0.0
+
+    def add(self, other: Totals) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+def _subprocess_read(config: dict[str, Any], state: list[dict[str, Any]] | None, directory: Path,
+                     watch: Callable[[str], bool]) -> Run:
+    """`source-harvest read` as a real process, killed with SIGKILL when `watch` says so (exit code -9)."""
+    paths = {}
+    for name, content in (("config", config), ("catalog", catalog_for(STREAMS)), ("state", state)):
+        if content is not None:
+            paths[name] = directory / f"{name}.json"
+            paths[name].write_text(json.dumps(content))
+    args = ["read", "--config", str(paths["config"]), "--catalog", str(paths["catalog"])]
+    if "state" in paths:
+        args += ["--state", str(paths["state"])]
+    bootstrap = ("import backoff._sync, integration_tests.convergence as c; backoff._sync.time = c.CappedSleep; "
+                 "from source_harvest.run import run; run()")
+    process = subprocess.Popen([sys.executable, "-c", bootstrap, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                               cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, text=True)
+    assert process.stdout is not None
+    lines: list[str] = []
+    for line in process.stdout:
+        lines.append(line.rstrip("\n"))
+        if watch(lines[-1]):
+            process.send_signal(signal.SIGKILL)
+            break
+    process.stdout.close()
+    exit_code = process.wait()
+    messages = [json.loads(line) for line in lines if line.startswith("{")]
+    run = Run(exit_code, messages, output="\n".join(lines))
+    for message in messages:
+        if message["type"] == "RECORD":
+            run.records[message["record"]["stream"]].append(message["record"]["data"])
+    return run
+
+
+class Soak:
+    """One account's life: a sandbox, the account's activity, the warehouse it feeds and the state between syncs."""
+
+    def __init__(self, seed: int, scale: float, page_size: int, fault_rate: float, kill_share: float, changes: int,
+                 directory: Path, sigkill: bool = False, log: Callable[[str], None] = lambda _: None) -> None:
+        self.seed = seed
+        self.rng = random.Random(seed * 7919 + 1)
+        self.box = Sandbox(seed=seed, scale=scale, anchor=ANCHOR, time_scale=TIME_SCALE, page_size_cap=page_size).start()
+        self.life = Life(self.box, seed, page_size)
+        self.warehouse = Warehouse()
+        self.states: dict[str, dict[str, Any]] = {}
+        self.fault_rate = fault_rate
+        self.kill_share = kill_share
+        self.changes = changes
+        self.directory = directory
+        self.sigkill = sigkill
+        self.log = log
+        self.totals = Totals()
+        self.last_requests = 0
+
+    def close(self) -> None:
+        self.box.stop()
+
+    def config(self, sweep: bool) -> dict[str, Any]:
+        return self.box.config("admin", deletes_sweep_hours=SWEEP_HOURS if sweep else NO_SWEEP_HOURS, lookback_window_minutes=0,
+                               capture_deletes=True)
+
+    def sync(self, sweep: bool, busy: bool, kill: bool) -> Totals:
+        """One Airbyte sync: attempts until one succeeds, each from the last STATE of every stream."""
+        totals = Totals(syncs=1)
+        started_at = time.perf_counter()
+        self.box.set_faults(self.fault_rate)
+        self.warehouse.begin_sync()
+        kills_left = (1 + (self.rng.random() < 0.3)) if kill and self.last_requests else 0
+        failed = 0
+        while True:
+            self.life.begin_attempt()
+            before = self.box.stats()
+            limit = int(self.last_requests * self.rng.uniform(0.1, 0.9)) if kills_left else None
+
+            def watch(line: str, limit: int | None = limit, before: int = before["total"]) -> bool:
+                if busy:
+                    self.life.during(line)
+                return limit is not None and self.box.stats()["total"] - before >= limit
+
+            state = list(self.states.values()) or None
+            attempt_dir = Path(tempfile.mkdtemp(dir=self.directory))
+            if self.sigkill:
+                run = _subprocess_read(self.config(sweep), state, attempt_dir, watch)
+            else:
+                run = Connector(attempt_dir, self.config(sweep)).read(STREAMS, state=state, watch=watch)
+            after = self.box.stats()
+            totals.attempts += 1
+            totals.requests += after["total"] - before["total"]
+            totals.faults += after["faults"] - before["faults"]
+            totals.records += sum(len(rows) for rows in run.records.values())
+            totals.tombstones += sum(1 for rows in run.records.values() for r in rows if DELETED_AT in r)
+            self.warehouse.take(run)
+            for message in run.messages:
+                if message["type"] == "STATE":
+                    self.states[message["state"]["stream"]["stream_descriptor"]["name"]] = message["state"]
+            if run.exit_code == 0:
+                break
+            if run.exit_code == -signal.SIGKILL and limit is not None:
+                totals.kills += 1
+                kills_left -= 1
+                continue
+            failed += 1
+            totals.failed_attempts += 1
+            self.log(f"seed {self.seed}: an attempt failed (exit {run.exit_code}): {[e['message'] for e in run.errors()][:3]}")
+            if failed >= MAX_FAILED_ATTEMPTS:
+                self.warehouse.end_sync(succeeded=False)
+                self.box.set_faults(0.0)
+                raise RuntimeError(f"seed {self.seed}: a sync failed {failed} times: {run.errors()[:3]}")
+        self.warehouse.end_sync(succeeded=True)
+        self.box.set_faults(0.0)
+        self.last_requests = totals.requests
+        totals.seconds = time.perf_counter() - started_at
+        return totals
+
+    def live(self, rounds: int, quiet_rounds: int = 1) -> dict[str, Divergence]:
+        """A first sync, `rounds` busy rounds, `quiet_rounds` quiet ones (the first sweeps), then the comparison."""
+        with fast_retries(), small_batches():
+            self.totals.add(self.sync(sweep=True, busy=False, kill=False))
+            for number in range(rounds):
+                self.life.round(self.changes)
+                sweep = self.rng.random() < 1 / 3
+                self.totals.add(self.sync(sweep=sweep, busy=True, kill=self.rng.random() < self.kill_share))
+                self.log(f"seed {self.seed}: round {number + 1}/{rounds} {'sweep' if sweep else 'no sweep'}")
+            for number in range(quiet_rounds):
+                self.totals.add(self.sync(sweep=number == 0, busy=False, kill=False))
+        return compare(self.warehouse, truth(self.box))
+
+
+@dataclass
+class SeedResult:
+    seed: int
+    divergences: dict[str, Divergence]
+    totals: Totals
+    changes: dict[str, int]
+
+    @property
+    def clean(self) -> bool:
+        return all(d.clean for d in self.divergences.values() if d.compared)
+
+    def report(self) -> str:
+        t = self.totals
+        done = sum(self.changes.values())
+        shifts = sum(count for name, count in self.changes.items() if name.startswith("shift-delete"))
+        header = (f"seed {self.seed}: {t.syncs} syncs, {t.attempts} attempts, {t.kills} kills, {t.failed_attempts} failed attempts, "
+                  f"{t.requests} requests, {t.faults} faults, {t.records} records ({t.tombstones} tombstones), "
+                  f"{done} changes ({shifts} deletions on a page already read while the list was read), {t.seconds:.1f} s")
+        return header + "\n" + render(self.divergences)
+
+
+def soak(seed: int, rounds: int = 4, scale: float = 0.05, page_size: int = 8, fault_rate: float = 0.03, kill_share: float = 0.5,
+         changes: int = 40, sigkill: bool = False, directory: Path | None = None, log: Callable[[str], None] = lambda _: None) -> SeedResult:
+    with contextlib.ExitStack() as stack:
+        if directory is None:
+            directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"soak-{seed}-")))
+        life = Soak(seed, scale, page_size, fault_rate, kill_share, changes, directory, sigkill, log)
+        stack.callback(life.close)
+        divergences = life.live(rounds)
+        return SeedResult(seed, divergences, life.totals, dict(life.life.counts))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m integration_tests.convergence", description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", default="1,2,3,4,5", help="comma-separated seeds (default 1,2,3,4,5)")
+    parser.add_argument("--rounds", type=int, default=10, help="busy rounds per seed (default 10)")
+    parser.add_argument("--scale", type=float, default=0.1, help="sandbox scale (default 0.1: 2,000 time entries)")
+    parser.add_argument("--page-size", type=int, default=10, help="rows per page the sandbox serves (default 10)")
+    parser.add_argument("--fault-rate", type=float, default=0.03, help="share of requests faulted (default 0.03)")
+    parser.add_argument("--kill-share", type=float, default=0.5, help="share of busy syncs with killed attempts (default 0.5)")
+    parser.add_argument("--changes", type=int, default=80, help="random changes before each busy sync (default 80)")
+    parser.add_argument("--sigkill", action="store_true", help="run each attempt as a real process and SIGKILL it")
+    args = parser.parse_args(argv)
+    results = []
+    overall = Totals()
+    started = time.perf_counter()
+    for seed in (int(s) for s in args.seeds.split(",") if s.strip()):
+        result = soak(seed, args.rounds, args.scale, args.page_size, args.fault_rate, args.kill_share, args.changes, args.sigkill,
+                      log=lambda line: print(line, file=sys.stderr, flush=True))
+        print(result.report(), flush=True)
+        print(flush=True)
+        results.append(result)
+        overall.add(result.totals)
+    clean = [r.seed for r in results if r.clean]
+    print(f"TOTAL: {len(results)} seeds, {len(clean)} converged; {overall.syncs} syncs, {overall.attempts} attempts, {overall.kills} kills, "
+          f"{overall.failed_attempts} failed attempts, {overall.requests} requests, {overall.faults} faults, "
+          f"{overall.records} records; {time.perf_counter() - started:.1f} s")
+    return 0 if len(clean) == len(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
