@@ -84,6 +84,7 @@ SOAK_TIME_SCALE = 0.001
 BACKOFF_CAP_SECONDS = 0.02  # retries' backoff (the CDK's 5 s, 10 s, …) shortened: the sandbox's time runs at SOAK_TIME_SCALE
 SWEEP_HOURS, NO_SWEEP_HOURS = 0, 24
 BATCH_REQUESTS = 6  # parents per checkpoint of per-parent streams, small so kills land inside them (as test_resume.py)
+LINE_ITEM_IDS_FROM = 10**10  # line items this simulation adds to invoices and estimates
 MAX_FAILED_ATTEMPTS = 3  # attempts that end in an error (not a kill) before the sync counts as failed
 
 Key = Any
@@ -98,13 +99,18 @@ class Warehouse:
     def __init__(self) -> None:
         self.tables: dict[str, dict[Key, dict[str, Any]]] = defaultdict(dict)
         self.pending: dict[str, dict[Key, dict[str, Any]]] | None = None  # full-refresh rows of the sync in progress
+        self.syncs = 0
+        # stream -> key -> (sync number, cursor, tombstone?) of every record received: to explain a divergence
+        self.history: dict[str, dict[Key, list[tuple[int, Any, bool]]]] = defaultdict(lambda: defaultdict(list))
 
     def begin_sync(self) -> None:
         self.pending = defaultdict(dict)
+        self.syncs += 1
 
     def fold(self, stream: str, data: dict[str, Any]) -> None:
         spec = STREAMS_BY_NAME[stream]
         key = key_of(stream, data)
+        self.history[stream][key].append((self.syncs, data.get(spec.cursor) if spec.cursor else None, data.get(DELETED_AT) is not None))
         if spec.cursor is None:
             if self.pending is None:
                 raise RuntimeError("a full-refresh record outside a sync: call begin_sync() first")
@@ -253,8 +259,7 @@ class Life:
         self.number = 0
         self.created: dict[str, set[int]] = defaultdict(set)
         self.counts: dict[str, int] = defaultdict(int)  # what was done, by "verb collection"
-        self.line_item_id = 1 + max((item["id"] for name in ("invoices", "estimates") for d in box.records(name)
-                                     for item in d["line_items"]), default=0)
+        self.line_item_id = LINE_ITEM_IDS_FROM  # the sandbox numbers its own line items far below
         refs = [e["external_reference"] for e in box.records("time_entries") if e.get("external_reference")]
         self.references = {r["id"]: r for r in refs}
         self.reference_number = 0
@@ -689,6 +694,7 @@ class Soak:
         self.log = log
         self.totals = Totals()
         self.last_requests = 0
+        self.started: list[str] = []
 
     def close(self) -> None:
         self.box.stop()
@@ -701,6 +707,7 @@ class Soak:
         """One Airbyte sync: attempts until one succeeds, each from the last STATE of every stream."""
         totals = Totals(syncs=1)
         started_at = time.perf_counter()
+        self.started.append(f"{time.strftime('%H:%M:%S', time.gmtime())} {'sweep' if sweep else 'no sweep'}{', busy' if busy else ''}")
         self.box.set_faults(self.fault_rate)
         self.warehouse.begin_sync()
         kills_left = (1 + (self.rng.random() < 0.3)) if kill and self.last_requests else 0
@@ -771,6 +778,21 @@ class SeedResult:
     divergences: dict[str, Divergence]
     totals: Totals
     changes: dict[str, int]
+    warehouse: Warehouse | None = None
+    syncs: list[str] = field(default_factory=list)  # when each sync started, and whether it swept
+
+    def explain(self, examples: int = 2) -> str:
+        """For a few divergent keys of each stream: every record received for it, by sync."""
+        if self.warehouse is None:
+            return ""
+        lines = ["syncs: " + ", ".join(f"{n + 1} {text}" for n, text in enumerate(self.syncs))]
+        for name, d in self.divergences.items():
+            for kind, keys in (("missing", d.missing), ("ghost", d.ghost), ("stale", [k for k, _, _ in d.stale])):
+                for key in keys[:examples]:
+                    received = self.warehouse.history[name].get(key, [])
+                    shown = ", ".join(f"sync {n}: {cursor}{' tombstone' if gone else ''}" for n, cursor, gone in received) or "never received"
+                    lines.append(f"{name} {kind} {key!r}: {shown}")
+        return "\n".join(lines)
 
     @property
     def clean(self) -> bool:
@@ -794,7 +816,7 @@ def soak(seed: int, rounds: int = 4, scale: float = 0.05, page_size: int = 8, fa
         life = Soak(seed, scale, page_size, fault_rate, kill_share, changes, directory, sigkill, log)
         stack.callback(life.close)
         divergences = life.live(rounds)
-        return SeedResult(seed, divergences, life.totals, dict(life.life.counts))
+        return SeedResult(seed, divergences, life.totals, dict(life.life.counts), life.warehouse, life.started)
 
 
 def _seeds(text: str) -> list[int]:
@@ -810,6 +832,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fault-rate", type=float, default=0.03, help="share of requests faulted (default 0.03)")
     parser.add_argument("--kill-share", type=float, default=0.5, help="share of busy syncs with killed attempts (default 0.5)")
     parser.add_argument("--changes", type=int, default=80, help="random changes before each busy sync (default 80)")
+    parser.add_argument("--explain", action="store_true", help="print what was received for a few divergent keys")
     parser.add_argument("--sigkill-seeds", default="", help="more seeds, each attempt a real process killed with SIGKILL")
     args = parser.parse_args(argv)
     results = []
@@ -822,6 +845,8 @@ def main(argv: list[str] | None = None) -> int:
         if sigkill:
             print("(attempts as real processes, killed with SIGKILL)")
         print(result.report(), flush=True)
+        if args.explain and not result.clean:
+            print(result.explain(), flush=True)
         print(flush=True)
         results.append(result)
         overall.add(result.totals)
