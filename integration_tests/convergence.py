@@ -66,7 +66,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, TextIO
 from unittest import mock
 
 from integration_tests.conftest import ANCHOR, Connector, Run, catalog_for
@@ -819,6 +819,17 @@ def soak(seed: int, rounds: int = 4, scale: float = 0.05, page_size: int = 8, fa
         return SeedResult(seed, divergences, life.totals, dict(life.life.counts), life.warehouse, life.started)
 
 
+def _quiet_connector_logs() -> TextIO:
+    """The in-process connector's log lines go where its process's stdout would (the CDK writes them to
+    file descriptor 1): that descriptor now goes to /dev/null, and the returned stream is the real stdout."""
+    sys.stdout.flush()
+    out = os.fdopen(os.dup(1), "w")
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    return out
+
+
 def _seeds(text: str) -> list[int]:
     return [int(part) for part in text.split(",") if part.strip()]
 
@@ -835,6 +846,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--explain", action="store_true", help="print what was received for a few divergent keys")
     parser.add_argument("--sigkill-seeds", default="", help="more seeds, each attempt a real process killed with SIGKILL")
     args = parser.parse_args(argv)
+    out = _quiet_connector_logs()
     results = []
     overall = Totals()
     started = time.perf_counter()
@@ -843,17 +855,17 @@ def main(argv: list[str] | None = None) -> int:
         result = soak(seed, args.rounds, args.scale, args.page_size, args.fault_rate, args.kill_share, args.changes, sigkill,
                       log=lambda line: print(line, file=sys.stderr, flush=True))
         if sigkill:
-            print("(attempts as real processes, killed with SIGKILL)")
-        print(result.report(), flush=True)
+            print("(attempts as real processes, killed with SIGKILL)", file=out)
+        print(result.report(), file=out, flush=True)
         if args.explain and not result.clean:
-            print(result.explain(), flush=True)
-        print(flush=True)
+            print(result.explain(), file=out, flush=True)
+        print(file=out, flush=True)
         results.append(result)
         overall.add(result.totals)
     clean = [r.seed for r in results if r.clean]
     print(f"TOTAL: {len(results)} seeds, {len(clean)} converged; {overall.syncs} syncs, {overall.attempts} attempts, {overall.kills} kills, "
           f"{overall.failed_attempts} failed attempts, {overall.requests} requests, {overall.faults} faults, "
-          f"{overall.records} records; {time.perf_counter() - started:.1f} s")
+          f"{overall.records} records; {time.perf_counter() - started:.1f} s", file=out, flush=True)
     return 0 if len(clean) == len(results) else 1
 
 
