@@ -8,6 +8,7 @@ missing, a ghost and a stale row, or a green soak would prove nothing.
 from __future__ import annotations
 
 import pytest
+import requests
 
 from integration_tests.conftest import ANCHOR
 from integration_tests.convergence import PAGE_LISTS, SeedResult, Warehouse, compare, render, soak, truth
@@ -111,3 +112,21 @@ def test_the_warehouse_converges_to_the_account(results: dict[int, SeedResult], 
     result = results[seed]
     if not result.clean:
         pytest.fail("the warehouse differs from the account\n" + result.report(), pytrace=False)
+
+
+@pytest.mark.parametrize("collection", PAGE_LISTS)
+def test_a_deletion_on_a_page_already_read_moves_the_next_pages_up_one_row(collection: str) -> None:
+    """Why `Life.shift` bites: the sandbox's page lists are slices of the rows as they stand at each request."""
+    box = Sandbox(seed=4, scale=0.05, anchor=ANCHOR, page_size_cap=3).start()
+    try:
+        headers = {"Authorization": f"Bearer {box.admin_token}", "Harvest-Account-Id": box.account_id, "User-Agent": "soak test"}
+
+        def page(number: int) -> list[int]:
+            response = requests.get(f"{box.url}{collection}", params={"page": number, "per_page": 3}, headers=headers, timeout=10)
+            return [row["id"] for row in response.json()[collection]]
+
+        first, second, third = page(1), page(2), page(3)
+        box.delete(collection, first[0])
+        assert page(2) == [*second[1:], third[0]]  # second[0] moved up to page 1, already read: a reader skips it
+    finally:
+        box.stop()
