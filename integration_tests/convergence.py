@@ -394,7 +394,7 @@ class Life:
             self._update("projects", self._pick("projects"), {"notes": f"Notes {n}"})
         else:
             _, tracked, _, _ = self._tracked()
-            self._delete("projects", self._pick("projects", lambda r: r["id"] not in tracked and r["id"] in self.created["projects"]))
+            self._delete("projects", self._pick("projects", lambda r: r["id"] not in tracked))
 
     def change_tasks(self) -> None:
         n = self._next()
@@ -552,7 +552,7 @@ class Life:
         """Each operation with its weight: the busy streams change most."""
         return [(self.change_time_entries, 12), (self.change_expenses, 5), (self.change_invoices, 6), (self.change_estimates, 4),
                 (self.change_roles, 2), (self.change_user_assignments, 3), (self.change_task_assignments, 3), (self.change_users, 1),
-                (self.change_projects, 1), (self.change_tasks, 1), (self.change_clients, 1), (self.change_contacts, 1),
+                (self.change_projects, 2), (self.change_tasks, 2), (self.change_clients, 1), (self.change_contacts, 2),
                 (self.change_categories, 1), (self.change_rates, 1)]
 
     def change_something(self) -> None:
