@@ -819,6 +819,18 @@ def soak(seed: int, rounds: int = 4, scale: float = 0.05, page_size: int = 8, fa
         return SeedResult(seed, divergences, life.totals, dict(life.life.counts), life.warehouse, life.started)
 
 
+def summed(results: list[SeedResult]) -> dict[str, Divergence]:
+    """The divergences of several seeds as one, each key prefixed with its seed."""
+    total: dict[str, Divergence] = {}
+    for result in results:
+        for name, d in result.divergences.items():
+            into = total.setdefault(name, Divergence(compared=d.compared))
+            into.missing += [(result.seed, k) for k in d.missing]
+            into.ghost += [(result.seed, k) for k in d.ghost]
+            into.stale += [((result.seed, k), want, held) for k, want, held in d.stale]
+    return total
+
+
 def _quiet_connector_logs() -> TextIO:
     """The in-process connector's log lines go where its process's stdout would (the CDK writes them to
     file descriptor 1): that descriptor now goes to /dev/null, and the returned stream is the real stdout."""
@@ -862,6 +874,9 @@ def main(argv: list[str] | None = None) -> int:
         print(file=out, flush=True)
         results.append(result)
         overall.add(result.totals)
+    if len(results) > 1:
+        print("all seeds (examples are (seed, key)):", file=out)
+        print(render(summed(results)), file=out)
     clean = [r.seed for r in results if r.clean]
     print(f"TOTAL: {len(results)} seeds, {len(clean)} converged; {overall.syncs} syncs, {overall.attempts} attempts, {overall.kills} kills, "
           f"{overall.failed_attempts} failed attempts, {overall.requests} requests, {overall.faults} faults, "
