@@ -3,11 +3,13 @@
 Issue 19, item 4. Owns the four parts of the proof and the runner that ties them together:
 
 * `Warehouse`: what an Airbyte destination holds after folding every emitted record.
-  Incremental streams use Append + Deduped: per primary key the greatest cursor wins, a tie goes to the
-  later record, and a winning record with `_ab_cdc_deleted_at` removes the key (the key is gone; a later
-  record of the same key, whatever its cursor, inserts it again, as Airbyte's typed table does once the
-  row was deleted). Every record the platform received is folded, also those an attempt emitted after
-  its last STATE before it was killed (destinations write records as they arrive).
+  Incremental streams use Append + Deduped, applied per attempt as typing and deduping does when an
+  attempt ends: per primary key the greatest cursor wins (over the attempt's records and the table's
+  row), a tie goes to the later record, and a winning record with `_ab_cdc_deleted_at` removes the key.
+  The key is then gone: a record of it in a later attempt, whatever its cursor, inserts it again, as
+  Airbyte's final table does once the row was deleted. Every record the platform received is folded,
+  also those an attempt emitted after its last STATE before it was killed (destinations write records
+  as they arrive).
   Full-refresh streams use Overwrite: the table is swapped for the rows of a *successful* sync, the rows
   of all of that sync's attempts (a resumed full refresh goes on from the killed attempt's checkpoint,
   so neither attempt alone holds every row); a sync that never succeeds leaves the table as it was.
@@ -108,22 +110,34 @@ class Warehouse:
         self.syncs += 1
 
     def fold(self, stream: str, data: dict[str, Any]) -> None:
+        """One record, as a batch of its own."""
+        self.fold_batch(stream, [data])
+
+    def fold_batch(self, stream: str, rows: list[dict[str, Any]]) -> None:
+        """The records of one stream in one attempt, as typing and deduping applies them when the attempt
+        ends: the batch's winner per key (greatest cursor, ties to the later record) against the table's row."""
         spec = STREAMS_BY_NAME[stream]
-        key = key_of(stream, data)
-        self.history[stream][key].append((self.syncs, data.get(spec.cursor) if spec.cursor else None, data.get(DELETED_AT) is not None))
-        if spec.cursor is None:
-            if self.pending is None:
-                raise RuntimeError("a full-refresh record outside a sync: call begin_sync() first")
-            self.pending[stream][key] = data
-            return
+        winners: dict[Key, dict[str, Any]] = {}
+        for data in rows:
+            key = key_of(stream, data)
+            self.history[stream][key].append((self.syncs, data.get(spec.cursor) if spec.cursor else None, data.get(DELETED_AT) is not None))
+            if spec.cursor is None:
+                if self.pending is None:
+                    raise RuntimeError("a full-refresh record outside a sync: call begin_sync() first")
+                self.pending[stream][key] = data
+                continue
+            held = winners.get(key)
+            if held is None or _order(data.get(spec.cursor)) >= _order(held.get(spec.cursor)):
+                winners[key] = data
         table = self.tables[stream]
-        held = table.get(key)
-        if held is not None and _order(held.get(spec.cursor)) > _order(data.get(spec.cursor)):
-            return  # an older version arrived late: the greater cursor stays
-        if data.get(DELETED_AT) is not None:
-            table.pop(key, None)
-        else:
-            table[key] = data
+        for key, data in winners.items():
+            held = table.get(key)
+            if held is not None and _order(held.get(spec.cursor)) > _order(data.get(spec.cursor)):
+                continue  # an older version arrived late: the greater cursor stays
+            if data.get(DELETED_AT) is not None:
+                table.pop(key, None)
+            else:
+                table[key] = data
 
     def end_sync(self, succeeded: bool) -> None:
         """Overwrite: a successful sync's full-refresh rows replace the tables; a failed sync's are dropped."""
@@ -135,10 +149,10 @@ class Warehouse:
         self.pending = None
 
     def take(self, run: Run) -> None:
+        """Every record an attempt emitted (a killed one's too: destinations write records as they arrive)."""
         for stream, rows in run.records.items():
             if stream in STREAMS_BY_NAME:
-                for data in rows:
-                    self.fold(stream, data)
+                self.fold_batch(stream, rows)
 
 
 def _order(cursor: Any) -> tuple[int, str]:

@@ -44,6 +44,14 @@ def test_a_tombstone_removes_the_key_unless_the_row_is_newer() -> None:
     assert 1 in folded({"id": 1, "updated_at": NEW, DELETED_AT: NEW}, {"id": 1, "updated_at": OLD})  # a row after its removal returns
 
 
+def test_within_one_attempt_a_tombstone_beats_an_older_record_that_follows_it() -> None:
+    warehouse = Warehouse()
+    warehouse.fold_batch("clients", [{"id": 1, "updated_at": NEW, DELETED_AT: NEW}, {"id": 1, "updated_at": OLD}])
+    assert 1 not in warehouse.tables["clients"]
+    warehouse.fold_batch("clients", [{"id": 1, "updated_at": OLD}])  # in a later attempt it comes back
+    assert 1 in warehouse.tables["clients"]
+
+
 def test_full_refresh_rows_replace_the_table_when_the_sync_succeeds() -> None:
     warehouse = Warehouse()
     for rows, succeeded in (([{"project_id": 1}, {"project_id": 2}], True), ([{"project_id": 3}], False), ([{"project_id": 2}], True)):
