@@ -74,7 +74,7 @@ from unittest import mock
 from integration_tests.conftest import ANCHOR, Connector, Run, catalog_for
 from integration_tests.expectations import ENTITY, key_of
 from integration_tests.sandbox import Sandbox
-from source_harvest.catalog import STREAMS, STREAMS_BY_NAME
+from source_harvest.catalog import STREAMS, STREAMS_BY_NAME, StreamSpec
 from source_harvest.streams.deletes import DELETED_AT
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -657,11 +657,11 @@ class Totals:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
-def _subprocess_read(config: dict[str, Any], state: list[dict[str, Any]] | None, directory: Path,
+def _subprocess_read(config: dict[str, Any], streams: tuple[StreamSpec, ...], state: list[dict[str, Any]] | None, directory: Path,
                      watch: Callable[[str], bool]) -> Run:
     """`source-harvest read` as a real process, killed with SIGKILL when `watch` says so (exit code -9)."""
     paths = {}
-    for name, content in (("config", config), ("catalog", catalog_for(STREAMS)), ("state", state)):
+    for name, content in (("config", config), ("catalog", catalog_for(streams)), ("state", state)):
         if content is not None:
             paths[name] = directory / f"{name}.json"
             paths[name].write_text(json.dumps(content))
@@ -693,8 +693,10 @@ class Soak:
     """One account's life: a sandbox, the account's activity, the warehouse it feeds and the state between syncs."""
 
     def __init__(self, seed: int, scale: float, page_size: int, fault_rate: float, kill_share: float, changes: int,
-                 directory: Path, sigkill: bool = False, log: Callable[[str], None] = lambda _: None) -> None:
+                 directory: Path, sigkill: bool = False, log: Callable[[str], None] = lambda _: None,
+                 streams: tuple[StreamSpec, ...] = STREAMS) -> None:
         self.seed = seed
+        self.streams = streams  # the catalog each sync selects
         self.rng = random.Random(seed * 7919 + 1)
         self.box = Sandbox(seed=seed, scale=scale, anchor=ANCHOR, time_scale=SOAK_TIME_SCALE, page_size_cap=page_size).start()
         self.life = Life(self.box, seed, page_size)
@@ -717,8 +719,10 @@ class Soak:
         return self.box.config("admin", deletes_sweep_hours=SWEEP_HOURS if sweep else NO_SWEEP_HOURS, lookback_window_minutes=0,
                                capture_deletes=True)
 
-    def sync(self, sweep: bool, busy: bool, kill: bool) -> Totals:
-        """One Airbyte sync: attempts until one succeeds, each from the last STATE of every stream."""
+    def sync(self, sweep: bool, busy: bool, kill: bool, during: Callable[[str], None] | None = None) -> Totals:
+        """One Airbyte sync: attempts until one succeeds, each from the last STATE of every stream. A busy
+        sync changes the account as it runs (`Life.during`, or `during` when given)."""
+        during = during or (self.life.during if busy else None)
         totals = Totals(syncs=1)
         started_at = time.perf_counter()
         self.started.append(f"{time.strftime('%H:%M:%S', time.gmtime())} {'sweep' if sweep else 'no sweep'}{', busy' if busy else ''}")
@@ -732,16 +736,16 @@ class Soak:
             limit = int(self.last_requests * self.rng.uniform(0.1, 0.9)) if kills_left else None
 
             def watch(line: str, limit: int | None = limit, before: int = before["total"]) -> bool:
-                if busy:
-                    self.life.during(line)
+                if during is not None:
+                    during(line)
                 return limit is not None and self.box.stats()["total"] - before >= limit
 
             state = list(self.states.values()) or None
             attempt_dir = Path(tempfile.mkdtemp(dir=self.directory))
             if self.sigkill:
-                run = _subprocess_read(self.config(sweep), state, attempt_dir, watch)
+                run = _subprocess_read(self.config(sweep), self.streams, state, attempt_dir, watch)
             else:
-                run = Connector(attempt_dir, self.config(sweep)).read(STREAMS, state=state, watch=watch)
+                run = Connector(attempt_dir, self.config(sweep)).read(self.streams, state=state, watch=watch)
             after = self.box.stats()
             totals.attempts += 1
             totals.requests += after["total"] - before["total"]

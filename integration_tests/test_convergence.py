@@ -7,12 +7,18 @@ missing, a ghost and a stale row, or a green soak would prove nothing.
 
 from __future__ import annotations
 
+import json
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
 import pytest
 import requests
 
 from integration_tests.conftest import ANCHOR
-from integration_tests.convergence import PAGE_LISTS, SeedResult, Warehouse, compare, render, soak, truth
+from integration_tests.convergence import PAGE_LISTS, SeedResult, Soak, Warehouse, compare, fast_retries, render, soak, truth
 from integration_tests.sandbox import Sandbox
+from source_harvest.catalog import STREAMS_BY_NAME
 from source_harvest.streams.deletes import DELETED_AT
 
 SEEDS = (1, 2, 3)
@@ -142,3 +148,179 @@ def test_a_deletion_on_a_page_already_read_moves_the_next_pages_up_one_row(colle
         assert page(2) == [*second[1:], third[0]]  # second[0] moved up to page 1, already read: a reader skips it
     finally:
         box.stop()
+
+
+class DeleteAtPageEnd:
+    """While `collection`'s list is read: once it has delivered a whole page, delete a row of that page."""
+
+    def __init__(self, box: Sandbox, collection: str, page_size: int) -> None:
+        self.box, self.collection, self.page_size = box, collection, page_size
+        self.delivered: list[int] = []
+        self.deleted: list[int] = []
+
+    def __call__(self, line: str) -> None:
+        if '"RECORD"' not in line[:20]:
+            return
+        record = json.loads(line)["record"]
+        if record["stream"] == self.collection:
+            self.delivered.append(record["data"]["id"])
+            if len(self.delivered) == self.page_size and not self.deleted:
+                self.deleted.append(self.delivered[0])
+                self.box.delete(self.collection, self.delivered[0])
+
+
+@pytest.fixture
+def account(tmp_path: Path) -> Iterator[Callable[..., Soak]]:
+    """Accounts with no faults and no kills, synced by hand, one change at a time; each sync selects the
+    named streams only."""
+    made: list[Soak] = []
+
+    def make(*streams: str) -> Soak:
+        made.append(Soak(seed=11, scale=0.05, page_size=PAGE, fault_rate=0.0, kill_share=0.0, changes=0,
+                         directory=tmp_path / str(len(made)), streams=tuple(STREAMS_BY_NAME[name] for name in streams)))
+        made[-1].directory.mkdir()
+        return made[-1]
+
+    with fast_retries():
+        yield make
+    for life in made:
+        life.close()
+
+
+PAGE = 6  # rows per page: the 15 estimates of this account take three pages
+
+
+def next_second() -> None:
+    """updated_at has one-second precision: later writes get a greater one."""
+    time.sleep(1.01 - time.time() % 1)
+
+
+@pytest.mark.parametrize("collection", PAGE_LISTS)
+def test_a_row_a_deletion_shifts_past_during_the_first_sync_still_reaches_the_warehouse(account: Callable[..., Soak], collection: str) -> None:
+    """Issue 19, items 1 and 3: the first row of page 2 moves up to page 1, already read, when a row of
+    page 1 is deleted. The list never shows it again; a sweep (the next sync) must still deliver it."""
+    life = account(collection)
+    shift = DeleteAtPageEnd(life.box, collection, PAGE)
+    life.sync(sweep=True, busy=True, kill=False, during=shift)
+    life.sync(sweep=True, busy=False, kill=False)
+    result = compare(life.warehouse, truth(life.box))[collection]
+    assert shift.deleted and result.clean, f"deleted {shift.deleted} on page 1: missing {result.missing}, ghost {result.ghost}"
+
+
+@pytest.mark.parametrize("collection", PAGE_LISTS)
+def test_an_update_a_deletion_shifts_past_in_an_incremental_sync_still_reaches_the_warehouse(account: Callable[..., Soak],
+                                                                                              collection: str) -> None:
+    """Issue 19, item 1: rows changed since the last sync span three pages of the incremental list; a
+    deletion on page 1 while it is read moves the first changed row of page 2 onto page 1, already read.
+    The cursor then passes that row's updated_at, so only detecting the shift as it happens delivers it."""
+    life = account(collection)
+    life.sync(sweep=True, busy=False, kill=False)
+    rows = life.box.records(collection)[: 3 * PAGE]
+    for number, row in enumerate(rows):
+        if number == 2 * PAGE:
+            next_second()  # the row that will be skipped is older than the cursor the sync commits
+        life.box.update(collection, row["id"], {"notes": "changed"})
+    shift = DeleteAtPageEnd(life.box, collection, PAGE)
+    life.sync(sweep=False, busy=True, kill=False, during=shift)
+    life.sync(sweep=True, busy=False, kill=False)
+    result = compare(life.warehouse, truth(life.box))[collection]
+    assert shift.deleted and result.clean, f"deleted {shift.deleted} on page 1: missing {result.missing}, stale {result.stale}"
+
+
+def old_row(box: Sandbox, collection: str) -> dict:
+    """Fields of a new row stamped a year back: what a row the warehouse missed looks like to a later sync."""
+    stamp = {"created_at": "2025-06-01T12:00:00Z", "updated_at": "2025-06-01T12:00:00Z"}
+    if collection in ("invoices", "estimates"):
+        return {"client_id": box.records("clients")[0]["id"], "issue_date": "2025-06-01"} | stamp
+    tasked = {a["project"]["id"] for a in box.records("task_assignments")}
+    assignment = next(a for a in box.records("user_assignments") if a["is_active"] and a["project"]["id"] in tasked)
+    return {"user_id": assignment["user"]["id"], "project_id": assignment["project"]["id"], "spent_date": "2025-06-01"} | stamp
+
+
+@pytest.mark.parametrize("collection", PAGE_LISTS)
+def test_a_listed_row_the_warehouse_never_got_is_delivered_by_the_next_sweep(account: Callable[..., Soak], collection: str) -> None:
+    """Issue 19, item 3: a row older than the cursor that the warehouse lacks (as a row a shift made an
+    earlier sync skip) is listed by every sweep, which must deliver it, not only the rows changed since."""
+    life = account(collection)
+    life.sync(sweep=True, busy=False, kill=False)
+    created = life.box.create(collection, old_row(life.box, collection))
+    life.sync(sweep=True, busy=False, kill=False)
+    result = compare(life.warehouse, truth(life.box))[collection]
+    assert result.clean, f"created {created['id']} stamped 2025-06-01: missing {result.missing}, ghost {result.ghost}, stale {result.stale}"
+
+
+def remove_a_user_from_a_role(box: Sandbox) -> None:
+    role = next(r for r in box.records("roles") if r["user_ids"])
+    box.update("roles", role["id"], {"user_ids": role["user_ids"][1:]})
+
+
+def delete_a_role(box: Sandbox) -> None:
+    box.delete("roles", next(r for r in box.records("roles") if r["user_ids"])["id"])
+
+
+def delete_a_referenced_time_entry(box: Sandbox) -> None:
+    box.delete("time_entries", next(e for e in box.records("time_entries") if e["external_reference"])["id"])
+
+
+def clear_a_time_entry_reference(box: Sandbox) -> None:
+    box.update("time_entries", next(e for e in box.records("time_entries") if e["external_reference"])["id"], {"external_reference": None})
+
+
+def deactivate_a_user_assignment(box: Sandbox) -> None:
+    box.update("user_assignments", next(a for a in box.records("user_assignments") if a["is_active"])["id"], {"is_active": False})
+
+
+def delete_a_user_assignment(box: Sandbox) -> None:
+    box.delete("user_assignments", next(a for a in box.records("user_assignments") if a["is_active"])["id"])
+
+
+def assign_a_task_to_a_project(box: Sandbox) -> None:
+    project = box.records("project_assignments")[0]["project"]["id"]
+    taken = {a["task"]["id"] for a in box.records("task_assignments") if a["project"]["id"] == project}
+    box.create("task_assignments", {"project_id": project, "task_id": next(t["id"] for t in box.records("tasks") if t["id"] not in taken)})
+
+
+def unassign_a_task_from_a_project(box: Sandbox) -> None:
+    project = box.records("project_assignments")[0]["project"]["id"]
+    box.delete("task_assignments", next(a for a in box.records("task_assignments") if a["project"]["id"] == project)["id"])
+
+
+def delete_a_user_with_rates(box: Sandbox) -> None:
+    """Harvest deletes a user with no time or expenses; their rates go with them."""
+    tracked = {row["user"]["id"] for name in ("time_entries", "expenses") for row in box.records(name)} | set(box.user_ids.values())
+    rated = {r["_parent_id"] for r in box.records("billable_rates")} & {r["_parent_id"] for r in box.records("cost_rates")}
+    box.delete("users", min(rated - tracked))
+
+
+SOURCES = {"user_roles": ("roles",), "time_entry_external_reference": ("time_entries",), "user_projects": ("project_users",),
+           "user_project_tasks": ("project_tasks", "project_users", "user_projects")}  # what each derived stream is read from
+DERIVED_CHANGES = [("user_roles", remove_a_user_from_a_role), ("user_roles", delete_a_role),
+                   ("time_entry_external_reference", delete_a_referenced_time_entry),
+                   ("time_entry_external_reference", clear_a_time_entry_reference),
+                   ("user_projects", deactivate_a_user_assignment), ("user_projects", delete_a_user_assignment),
+                   ("user_project_tasks", assign_a_task_to_a_project), ("user_project_tasks", unassign_a_task_from_a_project),
+                   ("user_project_tasks", deactivate_a_user_assignment)]
+
+
+@pytest.mark.parametrize("stream,change", DERIVED_CHANGES, ids=[f"{s}-{c.__name__}" for s, c in DERIVED_CHANGES])
+def test_derived_rows_follow_their_source_within_one_sweep(account: Callable[..., Soak], stream: str,
+                                                          change: Callable[[Sandbox], None]) -> None:
+    """Issue 19, item 2: a derived row goes when its source row or its element goes, and appears when
+    its source gains one, by the next sweep at the latest."""
+    life = account(*SOURCES[stream], stream)
+    life.sync(sweep=True, busy=False, kill=False)
+    change(life.box)
+    life.sync(sweep=True, busy=False, kill=False)
+    result = compare(life.warehouse, truth(life.box))[stream]
+    assert result.clean, f"{stream}: missing {result.missing}, ghost {result.ghost}, stale {result.stale}"
+
+
+@pytest.mark.parametrize("stream", ["billable_rates", "cost_rates"])
+def test_rates_of_a_deleted_user_leave_the_warehouse(account: Callable[..., Soak], stream: str) -> None:
+    """Beyond the issue's list: rates have no deletion tracking, so a deleted user's rates stay."""
+    life = account("users", stream)
+    life.sync(sweep=True, busy=False, kill=False)
+    delete_a_user_with_rates(life.box)
+    life.sync(sweep=True, busy=False, kill=False)
+    result = compare(life.warehouse, truth(life.box))[stream]
+    assert result.clean, f"{stream}: missing {result.missing}, ghost {result.ghost}, stale {result.stale}"
