@@ -2,7 +2,9 @@
 
 The harness is integration_tests/convergence.py; `make soak` runs it longer (more seeds, rounds, a larger
 account, real SIGKILLs). First the harness itself: the warehouse fold and the comparison must see a
-missing, a ghost and a stale row, or a green soak would prove nothing.
+missing, a ghost and a stale row, or a green soak would prove nothing. Then the soak over three seeds,
+and focused tests that take one change at a time, one per promise of the issue: a live page shift
+(item 1), a listed row never delivered (item 3), derived rows after their source changes (item 2).
 """
 
 from __future__ import annotations
