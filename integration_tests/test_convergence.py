@@ -268,6 +268,14 @@ def clear_a_time_entry_reference(box: Sandbox) -> None:
     box.update("time_entries", next(e for e in box.records("time_entries") if e["external_reference"])["id"], {"external_reference": None})
 
 
+def delete_the_only_entry_carrying_a_reference(box: Sandbox) -> None:
+    carriers: dict[str, list[int]] = {}
+    for entry in box.records("time_entries"):
+        if entry["external_reference"]:
+            carriers.setdefault(entry["external_reference"]["id"], []).append(entry["id"])
+    box.delete("time_entries", next(ids[0] for ids in carriers.values() if len(ids) == 1))
+
+
 def deactivate_a_user_assignment(box: Sandbox) -> None:
     box.update("user_assignments", next(a for a in box.records("user_assignments") if a["is_active"])["id"], {"is_active": False})
 
@@ -294,11 +302,13 @@ def delete_a_user_with_rates(box: Sandbox) -> None:
     box.delete("users", min(rated - tracked))
 
 
-SOURCES = {"user_roles": ("roles",), "time_entry_external_reference": ("time_entries",), "user_projects": ("project_users",),
+SOURCES = {"user_roles": ("roles",), "time_entry_external_reference": ("time_entries",), "external_reference": ("time_entries",),
+           "user_projects": ("project_users",),
            "user_project_tasks": ("project_tasks", "project_users", "user_projects")}  # what each derived stream is read from
 DERIVED_CHANGES = [("user_roles", remove_a_user_from_a_role), ("user_roles", delete_a_role),
                    ("time_entry_external_reference", delete_a_referenced_time_entry),
                    ("time_entry_external_reference", clear_a_time_entry_reference),
+                   ("external_reference", delete_the_only_entry_carrying_a_reference),
                    ("user_projects", deactivate_a_user_assignment), ("user_projects", delete_a_user_assignment),
                    ("user_project_tasks", assign_a_task_to_a_project), ("user_project_tasks", unassign_a_task_from_a_project),
                    ("user_project_tasks", deactivate_a_user_assignment)]
