@@ -18,7 +18,8 @@ import pytest
 import requests
 
 from integration_tests.conftest import ANCHOR
-from integration_tests.convergence import PAGE_LISTS, SeedResult, Soak, Warehouse, compare, fast_retries, render, soak, truth
+from integration_tests.convergence import SeedResult, Soak, Warehouse, compare, fast_retries, render, soak, truth
+from integration_tests.life import PAGE_LISTS
 from integration_tests.sandbox import Sandbox
 from source_harvest.catalog import STREAMS_BY_NAME
 from source_harvest.streams.deletes import DELETED_AT
