@@ -67,7 +67,7 @@ from unittest import mock
 
 from integration_tests.conftest import ANCHOR, Connector, Run, catalog_for
 from integration_tests.expectations import ENTITY, key_of
-from integration_tests.life import Life
+from integration_tests.life import PAGE_LISTS, Life
 from integration_tests.sandbox import Sandbox
 from source_harvest.catalog import STREAMS, STREAMS_BY_NAME, StreamSpec
 from source_harvest.streams.deletes import DELETED_AT
@@ -343,7 +343,8 @@ class Soak:
         self.sigkill = sigkill
         self.log = log
         self.totals = Totals()
-        self.last_requests = 0
+        # Requests of the last sync, where kills are drawn; before the first, the pages of the page lists.
+        self.last_requests = sum(len(self.box.records(name)) for name in PAGE_LISTS) // page_size
         self.started: list[str] = []
 
     def close(self) -> None:
@@ -362,7 +363,7 @@ class Soak:
         self.started.append(f"{time.strftime('%H:%M:%S', time.gmtime())} {'sweep' if sweep else 'no sweep'}{', busy' if busy else ''}")
         self.box.set_faults(self.fault_rate)
         self.warehouse.begin_sync()
-        kills_left = (1 + (self.rng.random() < 0.3)) if kill and self.last_requests else 0
+        kills_left = (1 + (self.rng.random() < 0.3)) if kill else 0
         failed = 0
         while True:
             self.life.begin_attempt()
