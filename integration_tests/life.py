@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from collections import defaultdict
 from datetime import date, timedelta
 from typing import Any, Callable
@@ -21,6 +22,11 @@ from source_harvest.streams.deletes import DELETED_AT
 
 PAGE_LISTS = ("time_entries", "expenses", "invoices", "estimates")  # page-number endpoints: rows shift
 LINE_ITEM_IDS_FROM = 10**10  # line items this simulation adds to invoices and estimates
+
+
+def next_second() -> None:
+    """Sleep to the next wall-clock second: updated_at has one-second precision, so later writes get a greater one."""
+    time.sleep(1.01 - time.time() % 1)
 
 
 class Life:
@@ -339,10 +345,14 @@ class Life:
         self.rng.choices(operations, weights)[0]()
 
     def round(self, changes: int) -> None:
-        """Before a sync: `changes` random changes, and every operation at least once."""
+        """Before a sync: every operation once and `changes` random changes, in two seconds: a row of the
+        first second that the sync skips is older than the cursor it commits, so no later sync lists it
+        as changed (within one second, the next sync's `updated_since`, inclusive, would list it again)."""
         for operation, _ in self.operations():
             operation()
-        for _ in range(changes):
+        for number in range(changes):
+            if number == changes // 2:
+                next_second()
             self.change_something()
 
     # --- during a sync ---

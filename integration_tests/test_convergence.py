@@ -10,7 +10,6 @@ and focused tests that take one change at a time, one per promise of the issue: 
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -19,7 +18,7 @@ import requests
 
 from integration_tests.conftest import ANCHOR
 from integration_tests.convergence import SeedResult, Soak, Warehouse, compare, fast_retries, render, soak, truth
-from integration_tests.life import PAGE_LISTS
+from integration_tests.life import PAGE_LISTS, next_second
 from integration_tests.sandbox import Sandbox
 from source_harvest.catalog import STREAMS_BY_NAME
 from source_harvest.streams.deletes import DELETED_AT
@@ -191,11 +190,6 @@ def account(tmp_path: Path) -> Iterator[Callable[..., Soak]]:
 
 
 PAGE = 6  # rows per page: the 15 estimates of this account take three pages
-
-
-def next_second() -> None:
-    """updated_at has one-second precision: later writes get a greater one."""
-    time.sleep(1.01 - time.time() % 1)
 
 
 @pytest.mark.parametrize("collection", PAGE_LISTS)
