@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 LOCK := requirements.lock
 LINTED := source_harvest unit_tests integration_tests tools
 
-.PHONY: venv test unit integration lint demo image lock audit tools-venv pyairbyte-venv bench bench-memory clean
+.PHONY: venv test unit integration lint demo image lock audit tools-venv pyairbyte-venv bench bench-memory soak clean
 
 # The locked runtime set (hashes checked), then the package itself without dependencies (its build
 # backend, setuptools, is in the lock), then the test tools from setup.py's `tests` extra; the last
@@ -81,6 +81,13 @@ bench: $(STAMP)
 # per stream (README, "Memory on large accounts"); about 5 minutes on a slow 2-core VM.
 bench-memory: $(STAMP)
 	$(BIN)/python bench/bench.py --scales "" --unlimited-scale "" --memory-scales 2,30 $(BENCH_ARGS)
+
+# Convergence soak (issue 19): seeds of an account's life (changes before and during syncs, faults, kills),
+# folded into a simulated Airbyte warehouse and compared with the sandbox; the last seeds run each attempt as
+# a real process and SIGKILL it. Prints a missing/ghost/stale table per stream and seed; fails on any divergence.
+SOAK_ARGS ?= --seeds 1,2,3,4,5,6 --rounds 10 --sigkill-seeds 7,8
+soak: $(STAMP)
+	$(BIN)/python -m integration_tests.convergence $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) $(TOOLS_VENV) build *.egg-info .pytest_cache .ruff_cache

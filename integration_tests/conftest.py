@@ -53,10 +53,11 @@ class Run:
         return len(self.records.get(stream, []))
 
 
-def run_connector(args: list[str], stop: Callable[[], bool] | None = None) -> Run:
+def run_connector(args: list[str], stop: Callable[[], bool] | None = None,
+                  watch: Callable[[str], bool] | None = None) -> Run:
     """The connector's real entrypoint in-process, as `source-harvest <args>` runs it (exit code included).
     `stop`, asked after every message, cuts the run there as a kill would: the platform keeps only the
-    messages it has received (exit code -9)."""
+    messages it has received (exit code -9). `watch` is the same hook, given the message's line."""
     entrypoint = HarvestEntrypoint(SourceHarvest())
     lines: list[str] = []
     exit_code = 0
@@ -72,7 +73,7 @@ def run_connector(args: list[str], stop: Callable[[], bool] | None = None) -> Ru
             messages_out = entrypoint.run(entrypoint.parse_args(args))
             for message in messages_out:
                 lines.append(message)
-                if stop is not None and stop():
+                if (stop is not None and stop()) or (watch is not None and watch(message)):
                     messages_out.close()
                     exit_code = -9
                     break
@@ -140,11 +141,11 @@ class Connector:
         return run_connector(["discover", "--config", self.config_path])
 
     def read(self, streams: Iterable[StreamSpec] = STREAMS, state: list[dict[str, Any]] | None = None, incremental: bool = True,
-             stop: Callable[[], bool] | None = None) -> Run:
+             stop: Callable[[], bool] | None = None, watch: Callable[[str], bool] | None = None) -> Run:
         args = ["read", "--config", self.config_path, "--catalog", self._write("catalog.json", catalog_for(streams, incremental))]
         if state is not None:
             args += ["--state", self._write("state.json", state)]
-        return run_connector(args, stop)
+        return run_connector(args, stop, watch)
 
 
 @pytest.fixture

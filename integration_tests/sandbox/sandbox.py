@@ -9,7 +9,8 @@ import weakref
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from .access import TokenBook
+from . import reports
+from .access import TokenBook, principal_for
 from .api import AUTHORIZE_PATH, HarvestApi
 from .data import WINDOW_YEARS, generate
 from .factory import Factory
@@ -21,7 +22,7 @@ from .limits import (
     FaultInjector,
     RateLimits,
 )
-from .mutations import Mutator, records
+from .mutations import Mutator, export, records
 from .server import SandboxApp, SandboxHTTPServer
 from .store import ALL_COLLECTION_NAMES, Record
 from .timefmt import years_before
@@ -255,6 +256,13 @@ class Sandbox:
 
     def records(self, collection: str) -> list[Record]:
         return records(self.store, collection)
+
+    def report(self, path: str, start: date | None = None, end: date | None = None) -> list[Record]:
+        """Ground truth of a report: the rows an Administrator gets now from /v2/reports/<path> (``time/clients``,
+        ``project_budget``) with Harvest's default parameters; every report but project_budget takes a range."""
+        with self.store.lock:
+            principal = principal_for(self.store, self.store.account.admin_id, self.admin_token)
+            return export(reports.compute(self.store, path, principal, start, end, True, None))
 
     def create(self, collection: str, fields: dict[str, Any]) -> Record:
         return self.app.mutator.create(collection, fields)
