@@ -24,6 +24,9 @@ PAGE_LISTS = ("time_entries", "expenses", "invoices", "estimates")  # page-numbe
 LINE_ITEM_IDS_FROM = 10**10  # line items this simulation adds to invoices and estimates
 
 
+COMPENSATED_SHIFT_SHARE = 0.4  # of the deletions on a page already read: a creation at the list's end goes with it
+
+
 def next_second() -> None:
     """Sleep to the next wall-clock second: updated_at has one-second precision, so later writes get a greater one."""
     time.sleep(1.01 - time.time() % 1)
@@ -382,9 +385,27 @@ class Life:
             self.change_something()
 
     def shift(self, collection: str, delivered: list[int]) -> None:
-        """Delete a row of an earlier page of the running list: every later row moves one place up."""
+        """Delete a row of an earlier page of the running list: every later row moves one place up. Now and
+        then a row is created at the list's end at the same moment, so `total_entries` does not change:
+        a shift no count can show, which only a sweep's backstop repairs."""
         alive = {r["id"] for r in self.box.records(collection)}
         candidates = [i for i in delivered if i in alive]
         if candidates:
             self.box.delete(collection, self.rng.choice(candidates))
             self._did("shift-delete", collection)
+            if self.rng.random() < COMPENSATED_SHIFT_SHARE and self._create_at_end(collection) is not None:
+                self._did("shift-compensated", collection)
+
+    def _create_at_end(self, collection: str) -> dict[str, Any] | None:
+        """A new row dated before every other, so it sorts last (the lists are newest first)."""
+        rows = self.box.records(collection)
+        field = "issue_date" if collection in ("invoices", "estimates") else "spent_date"
+        oldest = (date.fromisoformat(min(r[field] for r in rows)) - timedelta(days=1)).isoformat() if rows else self._day()
+        if collection in ("invoices", "estimates"):
+            client = self._pick("clients")
+            return None if client is None else self._create(collection, {"client_id": client["id"], field: oldest, "subject": "Soak late"})
+        assignment = self._assignment() if collection == "time_entries" else self._pick("user_assignments", lambda r: r["is_active"])
+        if assignment is None:
+            return None
+        fields = {"user_id": assignment["user"]["id"], "project_id": assignment["project"]["id"], field: oldest}
+        return self._create(collection, fields | ({"hours": 1.0} if collection == "time_entries" else {"total_cost": 10.0}))

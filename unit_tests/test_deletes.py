@@ -279,3 +279,17 @@ def test_a_sweep_delivers_again_every_row_updated_since_the_last_sweeps_since(de
     assert sweep_of(deletes_config, state, rows) == [1, 3]
     without = {k: v for k, v in state.items() if k != "swept_since"}  # a state saved before: from the cursor less the lookback
     assert sweep_of(deletes_config, without, rows) == [3]
+
+
+def test_a_tombstone_is_never_older_than_a_version_delivered_in_the_same_sync(deletes_config) -> None:
+    """A row updated while the sync ran (after it started) and then deleted: its tombstone must win the
+    destination's greatest-cursor rule, so it carries at least the newest cursor delivered."""
+    state = {"updated_at": "2024-06-01T00:00:00Z", "ids": IdSet([1, 2]).encode(), "swept_at": START, "delivered_since": START}
+    later = "2099-01-01T00:00:00Z"  # stands for an updated_at after the sync started
+    with requests_mock.Mocker() as mock:
+        serve_empty_lists(mock)
+        mock.get(API + "clients", json=harvest_page("clients", [record(1, later)]))
+        mock.get(API + "clients/2", status_code=404, json={"message": "Not found"})
+        output = run_read(deletes_config, ["clients"], state={"clients": state})
+    tombstone = next(r for r in records_of(output, "clients") if DELETED_AT in r)
+    assert tombstone["id"] == 2 and tombstone["updated_at"] == tombstone[DELETED_AT] == later

@@ -38,6 +38,7 @@ from ..config import config_error
 from ..constants import DATETIME_FORMAT
 from ..idset import ID_LIMIT, IdSet, PairSet
 from .checkpoint import CHECKPOINT, CHECKPOINT_REQUESTS, Checkpoint, Tombstone
+from .context import cursor_value
 
 if TYPE_CHECKING:
     from ..catalog import StreamSpec
@@ -122,6 +123,7 @@ class DeleteTracker:
         self.follows_parent = "{id}" not in self.template
         self.sweeping = sweeping
         self.now = now  # the detection time: when the sync (its first attempt) started
+        self.stamp = now  # a tombstone's cursor: the detection time, or the newest cursor delivered since, if later
         self.exists = exists
         rows: type[IdSet] | type[PairSet] = PairSet if self.pair_field else IdSet
         texts = state.get(TEXTS_KEY)
@@ -186,6 +188,9 @@ class DeleteTracker:
         key = self.row_key(record)
         if key is not None:
             add(self.delivered, *key)
+        stamp = cursor_value(record.get(self.spec.cursor))  # type: ignore[arg-type]
+        if stamp is not None and stamp > self.stamp:
+            self.stamp = stamp
 
     def never_delivered(self, record: Mapping[str, Any]) -> bool:
         """A row no saved state of this stream names: a sweep delivers it whatever its updated_at. Only a
@@ -251,7 +256,8 @@ class DeleteTracker:
 
     def _tombstone(self, parent: int, record_id: int) -> dict[str, Any]:
         add(self.tombstoned, parent, record_id)
-        row: dict[str, Any] = {self.id_column: self.ids.value(record_id), self.spec.cursor: self.now, DELETED_AT: self.now}  # type: ignore[dict-item]
+        # Never older than a version delivered this sync (updated while it ran), or the destination would keep it.
+        row: dict[str, Any] = {self.id_column: self.ids.value(record_id), self.spec.cursor: self.stamp, DELETED_AT: self.stamp}  # type: ignore[dict-item]
         if self.pair_field:
             row[self.pair_field] = parent
         return row
