@@ -177,6 +177,9 @@ def truth(box: Sandbox) -> Truth:
                                                for e in entries}
     result["external_reference"] = {e["external_reference"]["id"]: {k: e["external_reference"].get(k) for k in REFERENCE_FIELDS}
                                     for e in entries}
+    # Full refresh (overwrite): the teammates of every Manager as the account stands, field by field.
+    result["user_teammates"] = {(t["_parent_id"], t["id"]): {k: t[k] for k in ("first_name", "last_name", "email")}
+                                for t in box.records("teammates")}
     company = box.records("company")[0]
     result["company"] = {company["base_uri"]: dict(company)}
     result["project_budget"] = {row["project_id"]: dict(row) for row in box.report("project_budget")}

@@ -336,12 +336,24 @@ class Life:
         if user is not None:
             self._create(self.rng.choice(("billable_rates", "cost_rates")), {"_parent_id": user["id"], "amount": float(self.rng.randint(50, 250))})
 
+    def change_teammates(self) -> None:
+        """A Manager's teammates replaced: one dropped, or another user added."""
+        managers = sorted({t["_parent_id"] for t in self.box.records("teammates")})
+        if not managers:
+            return
+        manager = self.rng.choice(managers)
+        current = [t["id"] for t in self.box.records("teammates") if t["_parent_id"] == manager]
+        users = [u["id"] for u in self.box.records("users") if u["id"] != manager and u["id"] not in current]
+        wanted = current[1:] if current and self.rng.random() < 0.5 else current + users[:1]
+        self.box.update("teammates", manager, {"teammate_ids": wanted})
+        self._did("update", "teammates")
+
     def operations(self) -> list[tuple[Callable[[], None], int]]:
         """Each operation with its weight: the busy streams change most."""
         return [(self.change_time_entries, 12), (self.change_expenses, 5), (self.change_invoices, 6), (self.change_estimates, 4),
                 (self.change_roles, 2), (self.change_user_assignments, 3), (self.change_task_assignments, 3), (self.change_users, 1),
                 (self.change_projects, 2), (self.change_tasks, 2), (self.change_clients, 1), (self.change_contacts, 2),
-                (self.change_categories, 1), (self.change_rates, 1)]
+                (self.change_categories, 1), (self.change_rates, 1), (self.change_teammates, 1)]
 
     def change_something(self) -> None:
         operations, weights = zip(*self.operations(), strict=True)
