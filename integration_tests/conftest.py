@@ -89,6 +89,11 @@ def run_connector(args: list[str], stop: Callable[[], bool] | None = None,
     finally:
         logging.getLogger("").removeHandler(handler)
     lines.extend(log_buffer.getvalue().splitlines())
+    return run_of(exit_code, lines)
+
+
+def run_of(exit_code: int, lines: list[str]) -> Run:
+    """A Run from what a connector printed: its protocol messages, records by stream, and the output."""
     messages = [json.loads(line) for line in lines if line.startswith("{")]
     run = Run(exit_code, messages, output="\n".join(lines))
     for message in messages:

@@ -65,7 +65,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, TextIO
 from unittest import mock
 
-from integration_tests.conftest import ANCHOR, Connector, Run, catalog_for
+from integration_tests.conftest import ANCHOR, Connector, Run, catalog_for, run_of
 from integration_tests.expectations import ENTITY, key_of
 from integration_tests.life import PAGE_LISTS, Life
 from integration_tests.sandbox import Sandbox
@@ -317,13 +317,7 @@ def _subprocess_read(config: dict[str, Any], streams: tuple[StreamSpec, ...], st
             process.send_signal(signal.SIGKILL)
             break
     process.stdout.close()
-    exit_code = process.wait()
-    messages = [json.loads(line) for line in lines if line.startswith("{")]
-    run = Run(exit_code, messages, output="\n".join(lines))
-    for message in messages:
-        if message["type"] == "RECORD":
-            run.records[message["record"]["stream"]].append(message["record"]["data"])
-    return run
+    return run_of(process.wait(), lines)
 
 
 class Soak:

@@ -216,18 +216,24 @@ def assert_nothing_missed(life: Soak, collection: str, what: str) -> None:
     assert not divergent, f"{what}: (missing, ghost, stale) {divergent} in the same sync"
 
 
+def sync_through_a_shift(life: Soak, collection: str, sweep: bool) -> None:
+    """A sync during which a row of page 1 is deleted once page 1 is read: nothing may be missed in that
+    same sync (item 1, caught live); the next sweep then removes the deleted row too."""
+    shift = DeleteAtPageEnd(life.box, collection, PAGE)
+    life.sync(sweep=sweep, busy=True, kill=False, during=shift)
+    assert shift.deleted
+    assert_nothing_missed(life, collection, f"deleted {shift.deleted} on page 1")
+    life.sync(sweep=True, busy=False, kill=False)
+    assert_clean(life, collection, f"deleted {shift.deleted} on page 1")
+
+
 @pytest.mark.parametrize("collection", PAGE_LISTS)
 def test_a_row_a_deletion_shifts_past_during_the_first_sync_still_reaches_the_warehouse(account: Callable[..., Soak], collection: str) -> None:
     """Issue 19, item 1: the first row of page 2 moves up to page 1, already read, when a row of page 1 is
     deleted. The same sync must still deliver it, and the rows read from it (line items, messages,
     payments, external references); the next sweep then removes the deleted row."""
     life = account(collection, *FROM_LIST[collection])
-    shift = DeleteAtPageEnd(life.box, collection, PAGE)
-    life.sync(sweep=True, busy=True, kill=False, during=shift)
-    assert shift.deleted
-    assert_nothing_missed(life, collection, f"deleted {shift.deleted} on page 1")  # item 1: caught live
-    life.sync(sweep=True, busy=False, kill=False)
-    assert_clean(life, collection, f"deleted {shift.deleted} on page 1")
+    sync_through_a_shift(life, collection, sweep=True)
 
 
 @pytest.mark.parametrize("collection", PAGE_LISTS)
@@ -244,12 +250,7 @@ def test_an_update_a_deletion_shifts_past_in_an_incremental_sync_still_reaches_t
         if number == 2 * PAGE:
             next_second()  # the row that will be skipped is older than the cursor the sync commits
         life.box.update(collection, row["id"], {"notes": "changed"})
-    shift = DeleteAtPageEnd(life.box, collection, PAGE)
-    life.sync(sweep=False, busy=True, kill=False, during=shift)
-    assert shift.deleted
-    assert_nothing_missed(life, collection, f"deleted {shift.deleted} on page 1")  # item 1: caught live
-    life.sync(sweep=True, busy=False, kill=False)
-    assert_clean(life, collection, f"deleted {shift.deleted} on page 1")
+    sync_through_a_shift(life, collection, sweep=False)
 
 
 def old_row(box: Sandbox, collection: str) -> dict:
