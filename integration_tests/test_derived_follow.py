@@ -161,3 +161,23 @@ def test_rates_follow_a_deleted_user(sandbox: Sandbox, tmp_path: Path) -> None:
     for stream in ("billable_rates", "cost_rates"):
         assert any(r["user_id"] == user for r in first.records[stream]) or stream == "cost_rates"
         assert fold(stream, [first, second]) == {(r["id"],) for r in sandbox.records(stream)}, stream
+
+
+def test_external_reference_leaves_when_no_time_entry_names_it_and_follows_a_change(sandbox: Sandbox, tmp_path: Path) -> None:
+    entries = [e for e in sandbox.records("time_entries") if e.get("external_reference")]
+    by_reference: dict[str, list[dict[str, Any]]] = {}
+    for entry in entries:
+        by_reference.setdefault(entry["external_reference"]["id"], []).append(entry)
+    gone, kept = sorted(by_reference)[0], sorted(by_reference)[1]
+    renamed = {**by_reference[kept][0]["external_reference"], "permalink": "https://example.test/moved"}
+
+    def change() -> None:
+        for entry in by_reference[gone]:  # every time entry naming it
+            sandbox.delete("time_entries", entry["id"])
+        sandbox.update("time_entries", by_reference[kept][0]["id"], {"external_reference": renamed})
+
+    first, second = sync_twice(sandbox, tmp_path, ["time_entries", "external_reference"], change)
+    assert (gone,) in fold("external_reference", [first])
+    assert fold("external_reference", [first, second]) == {(e["external_reference"]["id"],) for e in sandbox.records("time_entries")
+                                                           if e.get("external_reference")}
+    assert latest("external_reference", [first, second], "permalink")[(kept,)] == "https://example.test/moved"
