@@ -196,7 +196,8 @@ class SourceHarvest(AbstractSource):
     def _plan(self, context: SyncContext, catalog: ConfiguredAirbyteCatalog) -> None:
         """Tell the hub every consumer of every production, so each endpoint is read once. A stream that
         resumes its own read part-way reads its production alone (hub.py)."""
-        selected = {c.stream.name: c.sync_mode for c in catalog.streams if c.stream.name in context.streams}
+        modes = {c.stream.name: c.sync_mode for c in catalog.streams if c.stream.name in context.streams}
+        selected = {spec.name: modes[spec.name] for spec in STREAMS if spec.name in modes}  # parents first (prepare_deletes)
         direct: dict[str, str | None] = {}  # resuming streams -> the since of their own production
         for name, sync_mode in selected.items():
             stream = context.streams[name]

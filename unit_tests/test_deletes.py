@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import pytest
 import requests_mock
 
-from source_harvest.idset import PREFIX, IdSet
+from source_harvest.idset import PREFIX, IdSet, PairSet
 from source_harvest.streams.deletes import DELETED_AT
 from unit_tests.conftest import API, final_state, get_requests, harvest_page, record, records_of, run_read, serve_empty_lists
 
@@ -293,3 +295,60 @@ def test_a_tombstone_is_never_older_than_a_version_delivered_in_the_same_sync(de
         output = run_read(deletes_config, ["clients"], state={"clients": state})
     tombstone = next(r for r in records_of(output, "clients") if DELETED_AT in r)
     assert tombstone["id"] == 2 and tombstone["updated_at"] == tombstone[DELETED_AT] == later
+
+
+def test_the_sweep_after_a_first_sync_delivers_again_only_what_changed_since_it(deletes_config) -> None:
+    """A first sync delivers from the start date: the next sweep must not deliver the whole history again,
+    nor read every invoice's messages."""
+    deletes_config["deletes_sweep_hours"] = 0
+    old = "2024-03-01T00:00:00Z"
+    invoices = [record(i, old) for i in range(1, 20)] + [record(20, "2024-06-01T00:00:00Z")]
+    state, counts = None, []
+    for _ in range(2):
+        with requests_mock.Mocker() as mock:
+            serve_empty_lists(mock)
+            mock.get(API + "invoices", json=harvest_page("invoices", invoices))
+            output = run_read(deletes_config, ["invoices", "invoice_messages"], state=state)
+            counts.append((len(get_requests(mock, "/messages")), len([r for r in records_of(output, "invoices") if DELETED_AT not in r])))
+        state = {s: final_state(output, s) for s in ("invoices", "invoice_messages")}
+    assert counts == [(20, 20), (1, 1)]  # the second sync: the invoice updated at the cursor (lookback), nothing else
+
+
+def test_a_state_without_ids_builds_a_whole_baseline_so_the_next_sweep_does_not_flood(deletes_config) -> None:
+    """Tombstones switched on after syncs without them: unchanged rows are taken as delivered."""
+    deletes_config["deletes_sweep_hours"] = 0
+    rows = [record(i, "2024-03-01T00:00:00Z") for i in range(1, 11)] + [record(11, "2024-06-02T00:00:00Z")]
+    first, state = sweep_of(deletes_config, {"updated_at": "2024-06-01T00:00:00Z"}, rows), None
+    with requests_mock.Mocker() as mock:
+        serve_empty_lists(mock)
+        mock.get(API + "clients", json=harvest_page("clients", rows))
+        state = final_state(run_read(deletes_config, ["clients"], state={"clients": {"updated_at": "2024-06-01T00:00:00Z"}}), "clients")
+    assert first == [11] and list(IdSet.decode(state["ids"])) == list(range(1, 12))
+    assert sweep_of(deletes_config, state, rows) == [11]
+
+
+def test_an_external_reference_whose_id_equals_a_time_entry_id_is_still_confirmed(deletes_config) -> None:
+    deletes_config["deletes_sweep_hours"] = 0
+    state = {"time_entry_updated_at": "2024-06-01T00:00:00Z", "ids": IdSet([500, 7]).encode(), "swept_at": START, "delivered_since": START}
+    entries = [record(7, external_reference={"id": "500", "permalink": "x"})]  # time entry 7; reference "7" is named nowhere
+    with requests_mock.Mocker() as mock:
+        serve_empty_lists(mock)
+        mock.get(API + "time_entries", json=harvest_page("time_entries", entries))
+        mock.get(API + "time_entries?external_reference_id=7", json=harvest_page("time_entries", []))
+        output = run_read(deletes_config, ["external_reference"], state={"external_reference": state})
+    assert [r["id"] for r in records_of(output, "external_reference") if DELETED_AT in r] == ["7"]
+
+
+def test_a_derived_stream_sweeps_when_its_parent_does(deletes_config) -> None:
+    """Out of phase, a derived stream's sweep would list the whole parent endpoint a second time a day."""
+    recent = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    entries = {"updated_at": "2024-06-01T00:00:00Z", "ids": IdSet([1]).encode(), "swept_at": recent, "delivered_since": START}
+    references = {"time_entry_updated_at": "2024-06-01T00:00:00Z", "ids": PairSet([(1, 5)]).encode(), "swept_at": START,
+                  "delivered_since": START}
+    with requests_mock.Mocker() as mock:
+        serve_empty_lists(mock)
+        mock.get(API + "time_entries", json=harvest_page("time_entries", [record(1, external_reference={"id": "5"})]))
+        run_read(deletes_config, ["time_entries", "time_entry_external_reference"],
+                 state={"time_entries": entries, "time_entry_external_reference": references})
+        listed = get_requests(mock, "/time_entries?")
+    assert [r.qs["updated_since"] for r in listed] == [["2024-05-31t23:55:00z"]]  # neither sweeps: one list, since the cursor

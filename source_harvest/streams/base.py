@@ -20,7 +20,7 @@ from ..catalog import StreamSpec
 from ..constants import DATETIME_FORMAT
 from .checkpoint import CHECKPOINT, CHECKPOINT_REQUESTS, REFRESHED, ListingPosition, PageEnd, ParentDone, Run, Tombstone
 from .context import SyncContext, cursor_value
-from .deletes import DeleteTracker
+from .deletes import IDS_KEY, DeleteTracker
 from .http import ParentGone
 from .hub import oldest
 from .resumable import ResumableStream
@@ -90,6 +90,10 @@ class HarvestStream(ResumableStream):
                 if record.__class__ is ParentDone:
                     if tracker is not None:
                         yield from (t.row for t in tracker.parent_read(record.parent_id, record.held))
+                    # Its list is read as of the parent's updated_at: the cursor may move there even when
+                    # the parent holds no rows (else a stream with none would visit every parent every sync).
+                    if cursor and record.changed is not None and (newest is None or record.changed > newest):
+                        newest = record.changed
                     continue
                 if record.__class__ is PageEnd:
                     run.listing = record.position
@@ -108,6 +112,8 @@ class HarvestStream(ResumableStream):
                 value = cursor_value(record.get(cursor))
                 if since is not None and value is not None and value < since and not (
                         backstop and value >= start and tracker.never_delivered(record)):  # type: ignore[union-attr]
+                    if backstop and value >= start:
+                        tracker.assume_delivered(record)  # type: ignore[union-attr]
                     continue  # older than this stream needs (endpoint shared, or no server filter)
                 if value is not None and (newest is None or value > newest):
                     newest = value
@@ -130,12 +136,18 @@ class HarvestStream(ResumableStream):
                 sweeping = run.sweep is not None
             else:
                 sweeping = DeleteTracker.sweep_due(stream_state, self.context.started_at, config.deletes_sweep.total_seconds() / 3600)
+                parent = self.context.streams.get(self.spec.parent) if self.spec.parent else None
+                if parent is not None and parent.tracker is not None and stream_state.get(IDS_KEY):
+                    # Sweep when the parent does: both read the parent's whole listing, which is then read once.
+                    sweeping = parent.tracker.sweeping
             start = self.context.config.start.strftime(DATETIME_FORMAT)
             tracker = DeleteTracker(self.spec, stream_state, sweeping, run.started_at, self.exists, run.sweep, start)
             if sweeping and not run.resumed:
                 # A sweep delivers again every row updated since the last sweep's own since (never before
                 # the start date): a version a read missed since then arrives now (the sweep lists them anyway).
-                tracker.sweep_since = run.since
+                # From a first sync (since = the start date) nothing older needs delivering again: the next
+                # sweep starts from where the next sync would (resumable.py, _completed).
+                tracker.sweep_since = run.since if run.since and run.since > start else None
                 previous = tracker.previous_sweep_since
                 if previous and run.since and previous < run.since:
                     run.since = max(previous, start)

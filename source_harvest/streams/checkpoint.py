@@ -106,6 +106,7 @@ class ParentDone:
 
     parent_id: int
     held: tuple[Any, ...] = ()
+    changed: str | None = None  # the parent's updated_at as listed: the list is read as of then
 
 
 @dataclass(frozen=True)

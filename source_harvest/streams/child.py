@@ -49,8 +49,9 @@ class ChildStream(HarvestStream):
     def changed_since(self) -> str | None:
         """Since when the consumers need changes: their own since (a sweep lists parents from further back).
         None on a first sync (since = the start date), which reads every parent with rows to deliver."""
-        since = oldest([s.run.since for s in self.consumers() if s.run is not None] or [None])
-        return since if since is not None and since > self.context.config.start.strftime(DATETIME_FORMAT) else None
+        start = self.context.config.start.strftime(DATETIME_FORMAT)
+        sinces = [s.run.since for s in self.consumers() if s.run is not None and s.run.since is not None and s.run.since > start]
+        return min(sinces) if sinces else None  # a consumer on its first sync reads every parent with rows anyway
 
     def consumer_trackers(self) -> list[DeleteTracker]:
         """The delete trackers of this production's consumers."""
@@ -70,7 +71,7 @@ class ChildStream(HarvestStream):
         done = run.parents if run is not None else IdSet()
         refresh = self.holders_of_changed(self.changed_since())
         counter = [0]  # requests since the last checkpoint
-        fetch_since = self.parent_fetch_since(since) if not every else min(filter(None, (t.floor for t in trackers)), default=None)
+        fetch_since = self.parent_fetch_since(since) if not every else oldest([t.floor for t in trackers])
         for parent_record in self.context.hub.records(parent, fetch_since, self.name):
             if parent_record.__class__ is not dict:
                 counter[0] += parent_record.__class__ is PageEnd  # a page of the parent's list
@@ -82,7 +83,7 @@ class ChildStream(HarvestStream):
                 changed = cursor_value(parent_record.get("updated_at"))
                 if changed is not None and changed < parent_since and not self.parent_never_delivered(parent_record):
                     continue
-            yield from self.visit(parent_id, params, done, counter, parent_id in refresh)
+            yield from self.visit(parent_id, params, done, counter, parent_id in refresh, cursor_value(parent_record.get("updated_at")))
         # Parents no listing named now: users with no assignment left, or deleted ones (their lists answer 404).
         leftover = IdSet()
         for tracker in trackers if every else ():
@@ -97,9 +98,11 @@ class ChildStream(HarvestStream):
                              f"{spec.parent} at {self.endpoint}, its documented answer for a parent that cannot hold "
                              "this list: they have no rows.")
 
-    def visit(self, parent_id: Any, params: dict[str, Any], done: IdSet, counter: list[int], refreshed: bool) -> Iterator[Any]:
+    def visit(self, parent_id: Any, params: dict[str, Any], done: IdSet, counter: list[int], refreshed: bool,
+              changed: str | None = None) -> Iterator[Any]:
         """One parent's whole list, then its ParentDone; a checkpoint after every batch of requests.
-        `refreshed`: what it embeds changed, so its rows are delivered whatever their updated_at."""
+        `refreshed`: what it embeds changed, so its rows are delivered whatever their updated_at.
+        `changed`: the parent's updated_at as listed (a change of its rows moves it)."""
         spec = self.spec
         if not isinstance(parent_id, int) or parent_id < 0 or parent_id in done:
             return
@@ -108,7 +111,8 @@ class ChildStream(HarvestStream):
         counters.parents_total = max(self.context.stats[spec.parent].total_entries or 0, counters.parents_visited)  # type: ignore[index]
         rows: list[Any] = []
         try:
-            for record in self.fetch(spec.path.format(parent_id=parent_id), params):
+            # A refreshed parent's rows are wanted whatever their updated_at: no server-side filter.
+            for record in self.fetch(spec.path.format(parent_id=parent_id), {} if refreshed else params):
                 if record.__class__ is not dict:
                     counter[0] += 1
                     continue
@@ -117,7 +121,7 @@ class ChildStream(HarvestStream):
                     record[REFRESHED] = True
                 rows.append(record.get("id"))
                 yield add_flat_columns(record, self.flat)
-            yield ParentDone(parent_id, tuple(rows))
+            yield ParentDone(parent_id, tuple(rows), changed)
         except ParentGone:
             counter[0] += 1
             counters.requests += 1  # a request, not a page of the list

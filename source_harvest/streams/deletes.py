@@ -192,6 +192,15 @@ class DeleteTracker:
         if stamp is not None and stamp > self.stamp:
             self.stamp = stamp
 
+    def assume_delivered(self, record: Mapping[str, Any]) -> None:
+        """A sweep without saved ids (tombstones switched on later, or a stream newly tracked): a listed row
+        older than the cursor is taken as delivered by the earlier syncs, so the baseline is whole and the
+        next sweep does not take every unchanged row for one never delivered."""
+        if self.sweeping and not self.has_baseline:
+            key = self.row_key(record)
+            if key is not None:
+                add(self.delivered, *key)
+
     def never_delivered(self, record: Mapping[str, Any]) -> bool:
         """A row no saved state of this stream names: a sweep delivers it whatever its updated_at. Only a
         state that holds delivered ids (a baseline) can tell: without one, nothing is known to be missing."""
@@ -209,15 +218,18 @@ class DeleteTracker:
     def parent_read(self, parent_id: Any, row_ids: Iterable[Any]) -> Iterator[Tombstone]:
         """A parent read in full: these are all the rows it holds now; rows it held before and no longer
         holds get their tombstones now."""
-        if not isinstance(parent_id, int) or parent_id < 0 or parent_id in self.parents_read:
-            return
+        if not self.follows_parent or not isinstance(parent_id, int) or parent_id < 0 or parent_id in self.parents_read:
+            return  # rows that do not follow a parent (external references) are confirmed one by one
         self.parents_read.add(parent_id)
         if self.sweeping:
             self.listed.add(parent_id)  # read in full: the sweep's end need not ask about it again
         if not isinstance(self.stored, PairSet):
             return
+        before = self.stored.children_of(parent_id)
+        if not before:
+            return  # nothing of it in the warehouse: nothing to tombstone (the usual case, and cheap)
         held = IdSet(key for key in map(self.ids.key, row_ids) if key is not None)
-        for record_id in self.stored.children_of(parent_id) - held:
+        for record_id in before - held:
             yield Tombstone(self._tombstone(parent_id, record_id))
 
     # --- the end of the stream ---------------------------------------------------------------

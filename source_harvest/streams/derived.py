@@ -24,7 +24,8 @@ class DerivedStream(HarvestStream):
         spec = self.spec
         parent = self.context.streams[spec.parent]  # type: ignore[index]
         seen = KeySet()
-        tracker = self.tracker
+        # Rows that follow their parent are tracked per parent here; others (external references) as a list.
+        tracker = self.tracker if self.tracker is not None and self.tracker.follows_parent else None
         # A parent that is itself a per-parent list (user_projects) comes in groups, one per grandparent
         # (a user): the group's rows are known at its ParentDone, and the tracker keeps them by grandparent.
         grouped = bool(parent.spec.parent)

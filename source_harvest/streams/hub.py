@@ -114,7 +114,7 @@ class RecordHub:
                     sink.write(orjson.dumps(kept))
                     sink.write(b"\n")
                 elif record.__class__ is ParentDone:
-                    sink.write(orjson.dumps({PARENT_DONE_KEY: record.parent_id, "held": record.held}))
+                    sink.write(orjson.dumps({PARENT_DONE_KEY: record.parent_id, "held": record.held, "changed": record.changed}))
                     sink.write(b"\n")
                 yield record
         spool.complete = True
@@ -123,7 +123,7 @@ class RecordHub:
         with open(spool.path, "rb") as source:
             for line in source:
                 row = orjson.loads(line)
-                yield ParentDone(row[PARENT_DONE_KEY], tuple(row["held"])) if PARENT_DONE_KEY in row else row
+                yield ParentDone(row[PARENT_DONE_KEY], tuple(row["held"]), row["changed"]) if PARENT_DONE_KEY in row else row
         spool.replays_left -= 1
         if spool.replays_left <= 0:
             self._remove(self.spools.pop(name))

@@ -24,7 +24,7 @@ from ..constants import DATETIME_FORMAT
 from ..state import cursor_from_state
 from .checkpoint import CHECKPOINT, HEAVY_STATE_CHARS, RESUME_KEY, Run
 from .context import SyncContext, cursor_value
-from .deletes import IDS_KEY, KEPT_KEYS, DeleteTracker
+from .deletes import IDS_KEY, KEPT_KEYS, SWEPT_SINCE_KEY, DeleteTracker
 from .http import HarvestHttpStream
 
 
@@ -134,6 +134,8 @@ class ResumableStream(HarvestHttpStream):
             view[cursor] = max(committed, moved) if committed else moved
         if self.tracker is not None:
             view.update(self.tracker.state())
+            if self.tracker.sweeping and SWEPT_SINCE_KEY not in view:  # a first sync's sweep
+                view[SWEPT_SINCE_KEY] = self.context.since(self.spec, SyncMode.incremental, view)
         self._committed = view
         return dict(view)
 

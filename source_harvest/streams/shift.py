@@ -118,7 +118,7 @@ class ShiftWatch:
             return None
         earliest: int | None = None
         for row in rows:
-            if row.__class__ is not dict or row.get("id") not in self.seen:
+            if row.__class__ is not dict or not isinstance(row.get("id"), int) or row["id"] not in self.seen:
                 continue
             changed = cursor_value(row.get("updated_at"))
             if changed is None or changed < self.started:
