@@ -67,7 +67,7 @@ from unittest import mock
 
 from integration_tests.conftest import ANCHOR, Connector, Run, catalog_for, run_of
 from integration_tests.expectations import ENTITY, key_of
-from integration_tests.life import PAGE_LISTS, Life
+from integration_tests.life import COMPENSATED_SHIFT_SHARE, PAGE_LISTS, Life
 from integration_tests.sandbox import Sandbox
 from source_harvest.catalog import STREAMS, STREAMS_BY_NAME, StreamSpec
 from source_harvest.streams.deletes import DELETED_AT
@@ -325,12 +325,13 @@ class Soak:
 
     def __init__(self, seed: int, scale: float, page_size: int, fault_rate: float, kill_share: float, changes: int,
                  directory: Path, sigkill: bool = False, log: Callable[[str], None] = lambda _: None,
-                 streams: tuple[StreamSpec, ...] = STREAMS) -> None:
+                 streams: tuple[StreamSpec, ...] = STREAMS, compensated_share: float = COMPENSATED_SHIFT_SHARE) -> None:
         self.seed = seed
         self.streams = streams  # the catalog each sync selects
         self.rng = random.Random(seed * 7919 + 1)
         self.box = Sandbox(seed=seed, scale=scale, anchor=ANCHOR, time_scale=SOAK_TIME_SCALE, page_size_cap=page_size).start()
-        self.life = Life(self.box, seed, page_size)
+        self.life = Life(self.box, seed, page_size, compensated_share=compensated_share)
+        self.before_sweep: dict[str, Divergence] = {}  # after a quiet sync that does not sweep
         self.warehouse = Warehouse()
         self.states: dict[str, dict[str, Any]] = {}
         self.fault_rate = fault_rate
@@ -408,7 +409,8 @@ class Soak:
         return totals
 
     def live(self, rounds: int, quiet_rounds: int = 1) -> dict[str, Divergence]:
-        """A first sync (the account changes while it runs), `rounds` busy rounds, `quiet_rounds` quiet ones
+        """A first sync (the account changes while it runs), `rounds` busy rounds, a quiet sync that does not
+        sweep (compared into `before_sweep`: what live detection alone achieved), `quiet_rounds` quiet ones
         (the first sweeps), then the comparison."""
         with fast_retries(), small_batches():
             self.totals.add(self.sync(sweep=True, busy=True, kill=self.rng.random() < self.kill_share))  # the first sync sweeps
@@ -417,6 +419,8 @@ class Soak:
                 sweep = self.rng.random() < 1 / 3
                 self.totals.add(self.sync(sweep=sweep, busy=True, kill=self.rng.random() < self.kill_share))
                 self.log(f"seed {self.seed}: round {number + 1}/{rounds} {'sweep' if sweep else 'no sweep'}")
+            self.totals.add(self.sync(sweep=False, busy=False, kill=False))
+            self.before_sweep = compare(self.warehouse, truth(self.box))
             for number in range(quiet_rounds):
                 self.totals.add(self.sync(sweep=number == 0, busy=False, kill=False))
         return compare(self.warehouse, truth(self.box))
@@ -430,6 +434,7 @@ class SeedResult:
     changes: dict[str, int]
     warehouse: Warehouse | None = None
     syncs: list[str] = field(default_factory=list)  # when each sync started, and whether it swept
+    before_sweep: dict[str, Divergence] = field(default_factory=dict)  # after the quiet sync that does not sweep
 
     def explain(self, examples: int = 2) -> str:
         """For a few divergent keys of each stream: every record received for it, by sync."""
@@ -459,14 +464,15 @@ class SeedResult:
 
 
 def soak(seed: int, rounds: int = 4, scale: float = 0.05, page_size: int = 8, fault_rate: float = 0.03, kill_share: float = 0.5,
-         changes: int = 40, sigkill: bool = False, directory: Path | None = None, log: Callable[[str], None] = lambda _: None) -> SeedResult:
+         changes: int = 40, sigkill: bool = False, directory: Path | None = None, log: Callable[[str], None] = lambda _: None,
+         compensated_share: float = COMPENSATED_SHIFT_SHARE) -> SeedResult:
     with contextlib.ExitStack() as stack:
         if directory is None:
             directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"soak-{seed}-")))
-        life = Soak(seed, scale, page_size, fault_rate, kill_share, changes, directory, sigkill, log)
+        life = Soak(seed, scale, page_size, fault_rate, kill_share, changes, directory, sigkill, log, compensated_share=compensated_share)
         stack.callback(life.close)
         divergences = life.live(rounds)
-        return SeedResult(seed, divergences, life.totals, dict(life.life.counts), life.warehouse, life.started)
+        return SeedResult(seed, divergences, life.totals, dict(life.life.counts), life.warehouse, life.started, life.before_sweep)
 
 
 def summed(results: list[SeedResult]) -> dict[str, Divergence]:

@@ -38,8 +38,10 @@ class Life:
     Deletes follow Harvest's rules where it refuses them (a user, project or task with time tracked to it,
     an assignment with time entries), so the account stays one Harvest could hold."""
 
-    def __init__(self, box: Sandbox, seed: int, page_size: int, every_messages: int = 40, shifts_per_list: int = 3) -> None:
+    def __init__(self, box: Sandbox, seed: int, page_size: int, every_messages: int = 40, shifts_per_list: int = 3,
+                 compensated_share: float = COMPENSATED_SHIFT_SHARE) -> None:
         self.box = box
+        self.compensated_share = compensated_share  # of the shift-deletes: one the count cannot show
         self.page_size = page_size  # rows per page the sandbox serves
         self.shifts_per_list = shifts_per_list  # shift-deletes per page list and attempt
         self.rng = random.Random(seed)
@@ -405,7 +407,7 @@ class Life:
         if candidates:
             self.box.delete(collection, self.rng.choice(candidates))
             self._did("shift-delete", collection)
-            if self.rng.random() < COMPENSATED_SHIFT_SHARE and self._create_at_end(collection) is not None:
+            if self.rng.random() < self.compensated_share and self._create_at_end(collection) is not None:
                 self._did("shift-compensated", collection)
 
     def _create_at_end(self, collection: str) -> dict[str, Any] | None:
