@@ -17,7 +17,6 @@ from typing import Any, Iterable, Iterator, Mapping
 from airbyte_cdk.models import SyncMode
 
 from ..catalog import StreamSpec
-from ..constants import DATETIME_FORMAT
 from .checkpoint import CHECKPOINT, CHECKPOINT_REQUESTS, REFRESHED, ListingPosition, PageEnd, ParentDone, Run, Tombstone
 from .context import SyncContext, cursor_value
 from .deletes import IDS_KEY, DeleteTracker
@@ -76,7 +75,7 @@ class HarvestStream(ResumableStream):
         # The backstop of a sweep: a row never delivered (a page shift hid it, shift.py) is delivered
         # whatever its updated_at, from the start date on.
         backstop = tracker is not None and tracker.sweeping
-        start = self.context.config.start.strftime(DATETIME_FORMAT)
+        start = self.context.start_date
         cursor = self.spec.cursor
         newest = max(filter(None, (self.saved_cursor(stream_state), run.newest)), default=None)
         finished = run.resumed and run.listing is not None and run.listing.next is None  # only tombstones were left
@@ -110,11 +109,12 @@ class HarvestStream(ResumableStream):
                 del record[REFRESHED]
             elif cursor:
                 value = cursor_value(record.get(cursor))
-                if since is not None and value is not None and value < since and not (
-                        backstop and value >= start and tracker.never_delivered(record)):  # type: ignore[union-attr]
-                    if backstop and value >= start:
+                if since is not None and value is not None and value < since:  # older than this stream needs
+                    if not (backstop and value >= start):
+                        continue  # (endpoint shared, or no server filter)
+                    if not tracker.never_delivered(record):  # type: ignore[union-attr]
                         tracker.assume_delivered(record)  # type: ignore[union-attr]
-                    continue  # older than this stream needs (endpoint shared, or no server filter)
+                        continue
                 if value is not None and (newest is None or value > newest):
                     newest = value
             if tracker is not None:
@@ -140,7 +140,7 @@ class HarvestStream(ResumableStream):
                 if parent is not None and parent.tracker is not None and stream_state.get(IDS_KEY):
                     # Sweep when the parent does: both read the parent's whole listing, which is then read once.
                     sweeping = parent.tracker.sweeping
-            start = self.context.config.start.strftime(DATETIME_FORMAT)
+            start = self.context.start_date
             tracker = DeleteTracker(self.spec, stream_state, sweeping, run.started_at, self.exists, run.sweep, start)
             if sweeping and not run.resumed:
                 # A sweep delivers again every row updated since the last sweep's own since (never before

@@ -82,13 +82,28 @@ class ListingPosition:
 
     def page_before(self) -> str | None:
         """The URL of the page before `next` on a page endpoint (None when `next` names no page above 1)."""
-        parts = urlsplit(self.next or "")
-        query = parse_qsl(parts.query, keep_blank_values=True)
-        page = next((int(v) for k, v in query if k == "page" and v.isdigit()), None)
-        if page is None or page <= 1:
-            return None
-        query = [(k, str(page - 1) if k == "page" else v) for k, v in query]
-        return urlunsplit(parts._replace(query=urlencode(query)))
+        number = page_number(self.next or "")
+        return page_url(self.next, number - 1) if self.next and number is not None and number > 1 else None
+
+
+def page_number(url: str) -> int | None:
+    """The `page` a page-endpoint URL asks for (1 when it names none); None on a cursor (keyset) URL."""
+    query = dict(parse_qsl(urlsplit(url).query))
+    if "cursor" in query:
+        return None
+    text = query.get("page", "1")
+    return int(text) if text.isdigit() and int(text) >= 1 else None
+
+
+def page_url(url: str, number: int) -> str:
+    """`url` asking for page `number` instead, every other parameter kept where it stands."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if any(k == "page" for k, _ in query):
+        query = [(k, str(number) if k == "page" else v) for k, v in query]
+    else:
+        query = [("page", str(number)), *query]
+    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 @dataclass(frozen=True)

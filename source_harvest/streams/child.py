@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from ..constants import DATETIME_FORMAT
 from ..idset import IdSet, PairSet
 from .base import HarvestStream, ParentGone, add_flat_columns
 from .checkpoint import CHECKPOINT, CHECKPOINT_REQUESTS, REFRESHED, PageEnd, ParentDone, Run
@@ -49,7 +48,7 @@ class ChildStream(HarvestStream):
     def changed_since(self) -> str | None:
         """Since when the consumers need changes: their own since (a sweep lists parents from further back).
         None on a first sync (since = the start date), which reads every parent with rows to deliver."""
-        start = self.context.config.start.strftime(DATETIME_FORMAT)
+        start = self.context.start_date
         sinces = [s.run.since for s in self.consumers() if s.run is not None and s.run.since is not None and s.run.since > start]
         return min(sinces) if sinces else None  # a consumer on its first sync reads every parent with rows anyway
 
@@ -79,11 +78,11 @@ class ChildStream(HarvestStream):
             if self.tracker is not None and self.tracker.sweeping:
                 self.tracker.listed_record(parent_record.get(spec.parent_id_field))
             parent_id = parent_record.get(spec.parent_id_field)
-            if parent_since is not None and parent_id not in refresh:
-                changed = cursor_value(parent_record.get("updated_at"))
-                if changed is not None and changed < parent_since and not self.parent_never_delivered(parent_record):
-                    continue
-            yield from self.visit(parent_id, params, done, counter, parent_id in refresh, cursor_value(parent_record.get("updated_at")))
+            changed = cursor_value(parent_record.get("updated_at"))
+            if parent_since is not None and parent_id not in refresh and changed is not None and changed < parent_since \
+                    and not self.parent_never_delivered(parent_record):
+                continue
+            yield from self.visit(parent_id, params, done, counter, parent_id in refresh, changed)
         # Parents no listing named now: users with no assignment left, or deleted ones (their lists answer 404).
         leftover = IdSet()
         for tracker in trackers if every else ():

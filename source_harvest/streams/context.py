@@ -79,6 +79,11 @@ class SyncContext:
     started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc).replace(microsecond=0))
     streams: dict[str, HarvestStream] = field(default_factory=dict)
 
+    @property
+    def start_date(self) -> str:
+        """`replication_start_date` in the form cursors are compared in."""
+        return self.config.start.strftime(DATETIME_FORMAT)
+
     def since(self, spec: StreamSpec, sync_mode: SyncMode, state: Mapping[str, Any] | None) -> str | None:
         """The oldest updated_at this stream must deliver: start date, or saved cursor minus lookback."""
         if spec.cursor is None:

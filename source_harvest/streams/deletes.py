@@ -98,7 +98,7 @@ class TextIds:
         """The texts of the hashed ids still kept."""
         if not self.texts:
             return {}
-        children = kept.columns()[1] if isinstance(kept, PairSet) else np.fromiter(iter(kept), dtype=np.uint64)
+        children = kept.columns()[1] if isinstance(kept, PairSet) else np.frombuffer(kept.to_array(), dtype=np.uint64)
         wanted = {int(k) for k in children[children >= np.uint64(TEXT_KEY_BASE)]}
         return {TEXTS_KEY: {str(k): v for k, v in self.texts.items() if k in wanted}} if wanted else {}
 
@@ -282,17 +282,17 @@ class DeleteTracker:
         """The rows the warehouse holds now: saved ones less the tombstoned, plus those delivered."""
         return self.kept_stored() | self.delivered  # type: ignore[operator]
 
-    def checkpoint(self) -> tuple[dict[str, Any], dict[str, Any] | None]:
-        """`ids` as they stand (delivered rows in, tombstoned rows out), and a sweep's progress."""
+    def _kept_state(self) -> dict[str, Any]:
+        """`ids` as they stand (delivered rows in, tombstoned rows out), their texts, and the floor."""
         rows = self.kept()
-        kept = {IDS_KEY: rows.encode(), **self.ids.encode(rows), **({DELIVERED_SINCE_KEY: self.floor} if self.floor else {})}
-        return kept, ({"listed": self.listed.encode(), **({"since": self.sweep_since} if self.sweep_since else {})}
-                      if self.sweeping else None)
+        return {IDS_KEY: rows.encode(), **self.ids.encode(rows), **({DELIVERED_SINCE_KEY: self.floor} if self.floor else {})}
+
+    def checkpoint(self) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """What state keeps at a checkpoint, and a sweep's progress."""
+        return self._kept_state(), ({"listed": self.listed.encode(), **({"since": self.sweep_since} if self.sweep_since else {})}
+                                    if self.sweeping else None)
 
     def state(self) -> dict[str, Any]:
         swept = self.now if self.sweeping else self.previous_sweep
         swept_since = self.sweep_since if self.sweeping else self.previous_sweep_since
-        rows = self.kept()
-        return {IDS_KEY: rows.encode(), **self.ids.encode(rows), **({SWEPT_AT_KEY: swept} if swept else {}),
-                **({SWEPT_SINCE_KEY: swept_since} if swept_since else {}),
-                **({DELIVERED_SINCE_KEY: self.floor} if self.floor else {})}
+        return {**self._kept_state(), **({SWEPT_AT_KEY: swept} if swept else {}), **({SWEPT_SINCE_KEY: swept_since} if swept_since else {})}

@@ -32,8 +32,7 @@ class DerivedStream(HarvestStream):
         held: list[Any] = []
         for parent_record in self.context.hub.records(parent, self.parent_fetch_since(since), self.name, run):
             if parent_record.__class__ is ParentDone:
-                if tracker is not None:
-                    tracker.listed_record(parent_record.parent_id)
+                if tracker is not None:  # parent_read marks it listed in a sweep
                     yield from tracker.parent_read(parent_record.parent_id, held)
                 held = []
                 continue
@@ -47,7 +46,6 @@ class DerivedStream(HarvestStream):
             if grouped:
                 held.extend(ids)
             elif tracker is not None:  # a parent record carries all of its rows
-                tracker.listed_record(parent_record.get("id"))
                 yield from tracker.parent_read(parent_record.get("id"), ids)
             for element in elements or ():
                 row = self._row(element, parent_record)

@@ -26,26 +26,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..idset import IdSet
 from .context import cursor_value
-
-
-def page_number(url: str) -> int | None:
-    """The `page` a page-endpoint URL asks for (1 when it names none); None on a cursor (keyset) URL."""
-    query = dict(parse_qsl(urlsplit(url).query))
-    if "cursor" in query:
-        return None
-    text = query.get("page", "1")
-    return int(text) if text.isdigit() and int(text) >= 1 else None
-
-
-def page_url(url: str, number: int) -> str:
-    """`url` asking for page `number` instead (the other parameters kept)."""
-    parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "page"]
-    return urlunsplit(parts._replace(query=urlencode([("page", str(number)), *query])))
 
 
 def served_at(response: Any) -> str | None:
