@@ -141,3 +141,34 @@ def test_a_full_refresh_per_parent_stream_reads_every_parent_once_across_checkpo
     states = [m.state.stream.stream_state.__dict__ for m in output.state_messages
               if m.state.stream.stream_descriptor.name == "user_teammates"]
     assert states == [{"__ab_no_cursor_state_message": True}]  # full refresh: no resume point goes out
+
+
+def read_user_projects_after_a_task_assignment_changed(config, state: dict) -> tuple[list, list, list]:
+    """Project 50's task assignment 70 changed after the cursor; user 9, assigned to project 50 long ago,
+    must be read again: (the visits of user 9's list, user_projects rows, user_project_tasks rows)."""
+    old = "2024-02-01T00:00:00Z"
+    with requests_mock.Mocker() as mock:
+        serve_empty_lists(mock)
+        mock.get(API + "task_assignments", json=harvest_page("task_assignments", [record(70, "2024-06-05T00:00:00Z", project={"id": 50})]))
+        mock.get(API + "projects/50/user_assignments", json=harvest_page("user_assignments", [record(1, old, user={"id": 9}, project={"id": 50})]))
+        mock.get(API + "users/9/project_assignments",
+                 json=harvest_page("project_assignments", [record(1, old, project={"id": 50}, task_assignments=[{"id": 70, "updated_at": "2024-06-05T00:00:00Z"}])]))
+        output = run_read(config, ["user_projects", "user_project_tasks"], state=state)
+        visits = get_requests(mock, "users/9/project_assignments")
+    return visits, records_of(output, "user_projects"), records_of(output, "user_project_tasks")
+
+
+def test_a_changed_task_assignment_reads_its_projects_users_again_whatever_their_updated_at(config) -> None:
+    """With tombstones off, the list is read without updated_since: the server would drop the assignment."""
+    state = {"user_projects": {"updated_at": "2024-06-01T00:00:00Z"},
+             "user_project_tasks": {"user_project_updated_at": "2024-06-01T00:00:00Z"}}
+    visits, projects, tasks = read_user_projects_after_a_task_assignment_changed(config, state)
+    assert len(visits) == 1 and "updated_since" not in visits[0].qs
+    assert [r["id"] for r in projects] == [1]
+    assert [(r["user_id"], r["project_task_id"]) for r in tasks] == [(9, 70)]
+
+
+def test_a_consumer_on_its_first_sync_does_not_hide_changed_task_assignments_from_the_others(config) -> None:
+    """user_project_tasks is new (its since is the start date); user_projects has a cursor: the signal stands."""
+    visits, projects, _ = read_user_projects_after_a_task_assignment_changed(config, {"user_projects": {"updated_at": "2024-06-01T00:00:00Z"}})
+    assert len(visits) == 1 and [r["id"] for r in projects] == [1]
